@@ -1,0 +1,80 @@
+# ngx_http_paranoid_session_module
+#
+#   make demo   install what is missing, build, serve the demo on 127.0.0.1:8080
+#   make test   install what is missing, build, run every test against the
+#               bundled nginx (1.28) and Debian's nginx (1.22)
+#
+# Other targets: build, build-debian, unit, prove, prove-debian, lint, clean.
+
+MODULE      := ngx_http_paranoid_session_module
+CARGO       ?= cargo
+PROFILE     ?= debug
+PROVE_JOBS  ?= 2
+TESTS       ?= t/
+
+OUT         := $(CURDIR)/build
+VENDORED    := $(OUT)/vendored
+DEBIAN      := $(OUT)/debian
+DEBIAN_TREE := $(CURDIR)/target/debian-nginx
+DEBIAN_NGINX ?= /usr/sbin/nginx
+DEBIAN_MODULES ?= /usr/lib/nginx/modules
+
+CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
+
+# Workers run as root when the tests do (they must read the test directory).
+ROOT_GLOBALS := $(if $(filter 0,$(shell id -u)),user root;,)
+
+.PHONY: help deps build build-debian unit prove prove-debian test lint demo clean
+
+help:
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@scripts/deps.sh
+
+# The module for the bundled nginx, and that nginx binary.
+build: deps
+	$(CARGO) build $(CARGO_PROFILE_FLAG)
+	@mkdir -p $(VENDORED)
+	cp target/$(PROFILE)/lib$(MODULE).so $(VENDORED)/$(MODULE).so
+	@nginx=$$(ls -t target/$(PROFILE)/build/nginx-sys-*/out/objs/nginx | head -n1); \
+	  ln -sf "$$(cd "$$(dirname "$$nginx")" && pwd)/nginx" $(VENDORED)/nginx
+	@echo "built $(VENDORED)/$(MODULE).so for $$($(VENDORED)/nginx -v 2>&1)"
+
+# The module for Debian's nginx, built against a configured copy of the
+# nginx-dev source tree.
+build-debian: deps
+	scripts/debian-nginx-tree.sh $(DEBIAN_TREE)
+	NGINX_SOURCE_DIR=$(DEBIAN_TREE) NGINX_BUILD_DIR=$(DEBIAN_TREE)/objs \
+	  $(CARGO) build $(CARGO_PROFILE_FLAG) --no-default-features \
+	  --features export-modules --target-dir target/debian
+	@mkdir -p $(DEBIAN)
+	cp target/debian/$(PROFILE)/lib$(MODULE).so $(DEBIAN)/$(MODULE).so
+	@echo "built $(DEBIAN)/$(MODULE).so for $$($(DEBIAN_NGINX) -v 2>&1)"
+
+unit: deps
+	$(CARGO) test -p paranoid-core
+
+prove: build
+	TEST_NGINX_BINARY=$(VENDORED)/nginx \
+	TEST_NGINX_GLOBALS="$(ROOT_GLOBALS) load_module $(VENDORED)/$(MODULE).so;" \
+	  prove -j$(PROVE_JOBS) -r $(TESTS)
+
+prove-debian: build-debian
+	TEST_NGINX_BINARY=$(DEBIAN_NGINX) \
+	TEST_NGINX_MODULES=$(DEBIAN_MODULES) \
+	TEST_NGINX_GLOBALS="$(ROOT_GLOBALS) load_module $(DEBIAN)/$(MODULE).so;" \
+	  prove -j$(PROVE_JOBS) -r $(TESTS)
+
+test: unit prove prove-debian
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+demo: build
+	scripts/demo.sh $(VENDORED)/nginx $(VENDORED)/$(MODULE).so
+
+clean:
+	rm -rf $(OUT)
+	$(CARGO) clean

@@ -1,0 +1,6 @@
+//! The pure core of ngx_http_paranoid_session_module: everything that can be
+//! decided without nginx or I/O lives here and is unit tested on its own.
+//! The nginx module crate wraps it with FFI edges.
+
+pub mod settings;
+pub mod values;

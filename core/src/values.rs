@@ -1,0 +1,683 @@
+//! Pure parsing and validation of directive values (std only, no nginx
+//! types), so that every accepted form and every error can be unit tested.
+//!
+//! Every error is one short sentence, starting in lowercase, that nginx
+//! prints after the directive name, e.g.
+//! `paranoid_nonce_window: "-1" is not a number between 0 and 16`.
+//! Offending values are quoted with [`quote`], which escapes control
+//! characters (including NUL) so the message is always printable and can
+//! become a C string.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+/// Largest time accepted, like nginx's `NGX_MAX_INT_T_VALUE` on 64-bit.
+const MAX_TIME_MS: u64 = i64::MAX as u64;
+
+const MS_PER_SEC: u64 = 1000;
+const MS_PER_MIN: u64 = 60 * MS_PER_SEC;
+const MS_PER_HOUR: u64 = 60 * MS_PER_MIN;
+const MS_PER_DAY: u64 = 24 * MS_PER_HOUR;
+const MS_PER_WEEK: u64 = 7 * MS_PER_DAY;
+const MS_PER_MONTH: u64 = 30 * MS_PER_DAY;
+const MS_PER_YEAR: u64 = 365 * MS_PER_DAY;
+
+/// Longest cookie name accepted by `validate_cookie_name`.
+const MAX_COOKIE_NAME: usize = 64;
+/// Longest memcached key prefix (250-byte key limit, 64 hex chars appended).
+const MAX_KEY_PREFIX: usize = 100;
+/// `sizeof(sun_path) - 1` on Linux.
+const MAX_UNIX_PATH: usize = 107;
+const MIN_SECRET: usize = 32;
+const MAX_SECRET: usize = 4096;
+
+/// `"value"` with `"`, `\` and control characters escaped.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' || c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// "a", "a" or "b", "a", "b" or "c"
+fn list_choices(choices: &[&str]) -> String {
+    let quoted: Vec<String> = choices.iter().map(|c| quote(c)).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {}", rest.join(", "), last),
+    }
+}
+
+/// Decimal digits only (at least one), checked against overflow.
+fn parse_digits(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(value)
+}
+
+// ---------------------------------------------------------------------------
+// Times
+// ---------------------------------------------------------------------------
+
+/// Unit groups in the order nginx requires them; a bare number is seconds.
+const RANK_SEC: u8 = 6;
+
+fn parse_time_inner(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut total: u64 = 0;
+    let mut last_rank: Option<u8> = None;
+
+    if b.is_empty() {
+        return None;
+    }
+
+    while i < b.len() {
+        let start = i;
+        let mut value: u64 = 0;
+        while let Some(&d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+            value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            i += 1;
+        }
+        if i == start {
+            // A unit without a number, a leading space, a sign, ...
+            return None;
+        }
+
+        let (rank, scale, len, bare) = match b.get(i) {
+            None | Some(b' ') => (RANK_SEC, MS_PER_SEC, 0, true),
+            Some(b'y') => (0, MS_PER_YEAR, 1, false),
+            Some(b'M') => (1, MS_PER_MONTH, 1, false),
+            Some(b'w') => (2, MS_PER_WEEK, 1, false),
+            Some(b'd') => (3, MS_PER_DAY, 1, false),
+            Some(b'h') => (4, MS_PER_HOUR, 1, false),
+            Some(b'm') if b.get(i + 1) == Some(&b's') => (7, 1, 2, false),
+            Some(b'm') => (5, MS_PER_MIN, 1, false),
+            Some(b's') => (RANK_SEC, MS_PER_SEC, 1, false),
+            Some(_) => return None,
+        };
+        i += len;
+
+        if last_rank.is_some_and(|prev| rank <= prev) {
+            // Repeated or out of order unit.
+            return None;
+        }
+        last_rank = Some(rank);
+
+        total = total.checked_add(value.checked_mul(scale)?)?;
+        if total > MAX_TIME_MS {
+            return None;
+        }
+
+        let spaces = i;
+        while b.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        if i > spaces && i == b.len() {
+            // Trailing spaces.
+            return None;
+        }
+        if bare && i < b.len() {
+            // A bare number (seconds) must be the last group.
+            return None;
+        }
+    }
+
+    Some(total)
+}
+
+/// nginx time syntax: one or more `<number><unit>` groups with optional
+/// spaces between groups; units `y` (365 days), `M` (30 days), `w`, `d`,
+/// `h`, `m`, `s`, `ms`; a bare number means seconds and may only be the
+/// last group. As in nginx's `ngx_parse_time`, units must appear in
+/// decreasing order, each at most once ("1h30m" and "1d 12h" are valid,
+/// "1s1s" and "1m1h" are not), and a unit must directly follow its number
+/// ("1 s" is invalid). Stricter than nginx: every unit needs a number
+/// ("1hs"), a bare number cannot follow `s`/`ms` ("1s 5"), and leading or
+/// trailing spaces are rejected. Unlike nginx's millisecond parser, `y`
+/// and `M` are accepted. Empty input, signs, decimals, other characters
+/// and values above `i64::MAX` milliseconds are errors.
+pub fn parse_time_ms(s: &str) -> Result<u64, String> {
+    parse_time_inner(s).ok_or_else(|| format!("invalid time {}", quote(s)))
+}
+
+/// Milliseconds in nginx notation, e.g. "0", "500ms", "1m30s", "1d".
+fn format_ms(ms: u64) -> String {
+    if ms == 0 {
+        return "0".to_string();
+    }
+    let mut out = String::new();
+    let mut rest = ms;
+    for (unit, scale) in [
+        ("d", MS_PER_DAY),
+        ("h", MS_PER_HOUR),
+        ("m", MS_PER_MIN),
+        ("s", MS_PER_SEC),
+        ("ms", 1),
+    ] {
+        let n = rest / scale;
+        if n > 0 {
+            out.push_str(&n.to_string());
+            out.push_str(unit);
+            rest %= scale;
+        }
+    }
+    out
+}
+
+/// A time within `[min_ms, max_ms]`, e.g.
+/// `"0" is out of range: must be between 1ms and 1m`.
+pub fn parse_time_in(s: &str, min_ms: u64, max_ms: u64) -> Result<u64, String> {
+    let ms = parse_time_ms(s)?;
+    if ms >= min_ms && ms <= max_ms {
+        return Ok(ms);
+    }
+    let expected = if min_ms == 0 {
+        format!("at most {}", format_ms(max_ms))
+    } else if max_ms >= MAX_TIME_MS {
+        format!("at least {}", format_ms(min_ms))
+    } else if min_ms == max_ms {
+        format_ms(min_ms)
+    } else {
+        format!("between {} and {}", format_ms(min_ms), format_ms(max_ms))
+    };
+    Err(format!(
+        "{} is out of range: must be {}",
+        quote(s),
+        expected
+    ))
+}
+
+/// `"off"` -> `None`, otherwise [`parse_time_in`].
+pub fn parse_time_or_off(s: &str, min_ms: u64, max_ms: u64) -> Result<Option<u64>, String> {
+    if s == "off" {
+        return Ok(None);
+    }
+    parse_time_in(s, min_ms, max_ms).map(Some)
+}
+
+// ---------------------------------------------------------------------------
+// Flags, numbers, choices
+// ---------------------------------------------------------------------------
+
+/// `"on"` / `"off"`, exactly (lowercase), like nginx flags.
+pub fn parse_flag(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{} is not \"on\" or \"off\"", quote(s))),
+    }
+}
+
+/// A decimal unsigned integer within `[min, max]`: digits only (leading
+/// zeros allowed, as in nginx), no sign, spaces or hex, no overflow.
+pub fn parse_uint_in(s: &str, min: u64, max: u64) -> Result<u64, String> {
+    match parse_digits(s) {
+        Some(n) if n >= min && n <= max => Ok(n),
+        _ if max == u64::MAX => Err(format!(
+            "{} is not a number greater than or equal to {}",
+            quote(s),
+            min
+        )),
+        _ => Err(format!(
+            "{} is not a number between {} and {}",
+            quote(s),
+            min,
+            max
+        )),
+    }
+}
+
+/// One of `choices` (exact match); returns its index.
+pub fn parse_choice(s: &str, choices: &[&str]) -> Result<usize, String> {
+    if let Some(i) = choices.iter().position(|c| *c == s) {
+        return Ok(i);
+    }
+    if choices.is_empty() {
+        return Err(format!("{} is invalid", quote(s)));
+    }
+    Err(format!(
+        "{} is invalid, expected {}",
+        quote(s),
+        list_choices(choices)
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Cookies
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookiePrefix {
+    /// `__Host-`
+    Host,
+    /// `__Secure-`
+    Secure,
+}
+
+impl CookiePrefix {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CookiePrefix::Host => "__Host-",
+            CookiePrefix::Secure => "__Secure-",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSpec {
+    pub name: String,
+    pub path: String,
+    pub domain: Option<String>,
+    pub samesite: SameSite,
+    pub prefix: Option<CookiePrefix>,
+}
+
+impl Default for CookieSpec {
+    fn default() -> Self {
+        CookieSpec {
+            name: "sessionid".to_string(),
+            path: "/".to_string(),
+            domain: None,
+            samesite: SameSite::Lax,
+            prefix: None,
+        }
+    }
+}
+
+/// RFC 7230 tchar.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// RFC 6265 cookie-name = token: 1..=64 characters of ALPHA, DIGIT and
+/// ``!#$%&'*+-.^_`|~``.
+pub fn validate_cookie_name(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("cookie name must not be empty".to_string());
+    }
+    if !s.bytes().all(is_tchar) {
+        return Err(format!(
+            "invalid cookie name {}: only letters, digits and !#$%&'*+-.^_`|~ are allowed",
+            quote(s)
+        ));
+    }
+    if s.len() > MAX_COOKIE_NAME {
+        return Err(format!(
+            "cookie name {} is too long: {} characters, at most {} are allowed",
+            quote(s),
+            s.len(),
+            MAX_COOKIE_NAME
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `s` starts with `prefix`, ignoring ASCII case (browsers match
+/// cookie prefixes case-insensitively).
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// Cookie `Path`: starts with '/', visible ASCII except ';' and ','.
+fn valid_cookie_path(p: &str) -> bool {
+    p.starts_with('/')
+        && p.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
+}
+
+/// Hostname: labels of 1..=63 letters, digits and '-' (not at either end
+/// of a label), separated by '.', at most 253 characters.
+fn valid_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Cookie `Domain`: a hostname with an optional single leading '.'.
+fn valid_cookie_domain(d: &str) -> bool {
+    valid_hostname(d.strip_prefix('.').unwrap_or(d))
+}
+
+/// Arguments of `paranoid_cookie NAME [path=P] [domain=D]
+/// [samesite=strict|lax|none] [prefix=__Host-|__Secure-]`, `args[0]` being
+/// NAME. Attribute names and the samesite/prefix values are exact
+/// (case-sensitive). The NAME must not carry a `__Host-`/`__Secure-`
+/// prefix itself (any case): use `prefix=`.
+pub fn parse_cookie_spec(args: &[&str]) -> Result<CookieSpec, String> {
+    let Some((name, attrs)) = args.split_first() else {
+        return Err("cookie name is missing".to_string());
+    };
+    validate_cookie_name(name)?;
+    for p in [CookiePrefix::Host, CookiePrefix::Secure] {
+        if starts_with_ignore_case(name, p.as_str()) {
+            return Err(format!(
+                "cookie name {} must not start with \"{}\", use prefix={} instead",
+                quote(name),
+                p.as_str(),
+                p.as_str()
+            ));
+        }
+    }
+
+    let mut spec = CookieSpec {
+        name: name.to_string(),
+        ..CookieSpec::default()
+    };
+    let (mut path, mut domain, mut samesite, mut prefix) = (None, None, None, None);
+
+    for attr in attrs {
+        let Some((key, value)) = attr.split_once('=') else {
+            return Err(format!(
+                "unknown attribute {}, expected path=, domain=, samesite= or prefix=",
+                quote(attr)
+            ));
+        };
+        let slot_taken = match key {
+            "path" => path.is_some(),
+            "domain" => domain.is_some(),
+            "samesite" => samesite.is_some(),
+            "prefix" => prefix.is_some(),
+            _ => {
+                return Err(format!(
+                    "unknown attribute {}, expected path=, domain=, samesite= or prefix=",
+                    quote(attr)
+                ))
+            }
+        };
+        if slot_taken {
+            return Err(format!("duplicate attribute {}", quote(attr)));
+        }
+        if value.is_empty() {
+            return Err(format!("empty value in {}", quote(attr)));
+        }
+        match key {
+            "path" => {
+                if !valid_cookie_path(value) {
+                    return Err(format!(
+                        "invalid path {}: must start with \"/\" and contain only visible \
+                         ASCII characters except \";\" and \",\"",
+                        quote(value)
+                    ));
+                }
+                path = Some(value.to_string());
+            }
+            "domain" => {
+                if !valid_cookie_domain(value) {
+                    return Err(format!(
+                        "invalid domain {}: must be a host name without port",
+                        quote(value)
+                    ));
+                }
+                domain = Some(value.to_string());
+            }
+            "samesite" => {
+                samesite = Some(match value {
+                    "strict" => SameSite::Strict,
+                    "lax" => SameSite::Lax,
+                    "none" => SameSite::None,
+                    _ => {
+                        return Err(format!(
+                            "invalid samesite {}, expected \"strict\", \"lax\" or \"none\"",
+                            quote(value)
+                        ))
+                    }
+                });
+            }
+            _ => {
+                prefix = Some(match value {
+                    "__Host-" => CookiePrefix::Host,
+                    "__Secure-" => CookiePrefix::Secure,
+                    _ => {
+                        return Err(format!(
+                            "invalid prefix {}, expected \"__Host-\" or \"__Secure-\"",
+                            quote(value)
+                        ))
+                    }
+                });
+            }
+        }
+    }
+
+    if prefix == Some(CookiePrefix::Host) {
+        if let Some(d) = &domain {
+            return Err(format!(
+                "prefix=__Host- conflicts with domain={}: __Host- cookies must have path=/ \
+                 and no domain",
+                quote(d)
+            ));
+        }
+        if let Some(p) = path.as_deref().filter(|p| *p != "/") {
+            return Err(format!(
+                "prefix=__Host- conflicts with path={}: __Host- cookies must have path=/ \
+                 and no domain",
+                quote(p)
+            ));
+        }
+    }
+
+    if let Some(p) = path {
+        spec.path = p;
+    }
+    spec.domain = domain;
+    if let Some(s) = samesite {
+        spec.samesite = s;
+    }
+    spec.prefix = prefix;
+    Ok(spec)
+}
+
+// ---------------------------------------------------------------------------
+// Memcached
+// ---------------------------------------------------------------------------
+
+/// Memcached key prefix: 0..=100 bytes of printable ASCII, no spaces or
+/// control characters.
+pub fn validate_key_prefix(s: &str) -> Result<(), String> {
+    if !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "invalid key prefix {}: only printable ASCII characters without spaces are allowed",
+            quote(s)
+        ));
+    }
+    if s.len() > MAX_KEY_PREFIX {
+        return Err(format!(
+            "key prefix {} is too long: {} bytes, at most {} are allowed",
+            quote(s),
+            s.len(),
+            MAX_KEY_PREFIX
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreServer {
+    /// As written in the configuration.
+    pub name: String,
+    pub addr: StoreAddr,
+}
+
+fn parse_port(port: &str, s: &str) -> Result<u16, String> {
+    parse_digits(port)
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("invalid port in {}: must be between 1 and 65535", quote(s)))
+}
+
+/// One server of `paranoid_session_store`: `unix:/abs/path` (the `unix:`
+/// prefix is case-insensitive, as in nginx), `IPv4:port`, `[IPv6]:port` or
+/// `hostname:port`. Host names are resolved now; the first address is used.
+pub fn parse_store_server(s: &str) -> Result<StoreServer, String> {
+    let tcp = |addr: SocketAddr| {
+        Ok(StoreServer {
+            name: s.to_string(),
+            addr: StoreAddr::Tcp(addr),
+        })
+    };
+
+    if starts_with_ignore_case(s, "unix:") {
+        let path = s.get(5..).unwrap_or("");
+        if !path.starts_with('/') {
+            return Err(format!("unix socket path in {} must be absolute", quote(s)));
+        }
+        if path.contains('\0') {
+            return Err(format!("unix socket path in {} contains NUL", quote(s)));
+        }
+        if path.len() > MAX_UNIX_PATH {
+            return Err(format!(
+                "unix socket path in {} is too long: {} bytes, at most {} are allowed",
+                quote(s),
+                path.len(),
+                MAX_UNIX_PATH
+            ));
+        }
+        return Ok(StoreServer {
+            name: s.to_string(),
+            addr: StoreAddr::Unix(PathBuf::from(path)),
+        });
+    }
+
+    if s.is_empty() {
+        return Err(format!("invalid server address {}", quote(s)));
+    }
+
+    if let Some(rest) = s.strip_prefix('[') {
+        let Some((host, after)) = rest.split_once(']') else {
+            return Err(format!("invalid IPv6 address in {}", quote(s)));
+        };
+        let ip: Ipv6Addr = host
+            .parse()
+            .map_err(|_| format!("invalid IPv6 address in {}", quote(s)))?;
+        if after.is_empty() {
+            return Err(format!("no port in {}", quote(s)));
+        }
+        let Some(port) = after.strip_prefix(':') else {
+            return Err(format!("invalid server address {}", quote(s)));
+        };
+        let port = parse_port(port, s)?;
+        return tcp(SocketAddr::new(IpAddr::V6(ip), port));
+    }
+
+    if s.bytes().filter(|b| *b == b':').count() > 1 {
+        return Err(format!(
+            "invalid server address {}: put IPv6 addresses in brackets, e.g. \"[::1]:11211\"",
+            quote(s)
+        ));
+    }
+
+    let Some((host, port)) = s.split_once(':') else {
+        return Err(format!("no port in {}", quote(s)));
+    };
+    if host.is_empty() {
+        return Err(format!("no host in {}", quote(s)));
+    }
+    let port = parse_port(port, s)?;
+
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        // Never hand numeric forms such as "010.0.0.1" or "1234" to the
+        // resolver, which may read them as octal or 32-bit numbers.
+        let ip: Ipv4Addr = host
+            .parse()
+            .map_err(|_| format!("invalid IPv4 address in {}", quote(s)))?;
+        return tcp(SocketAddr::new(IpAddr::V4(ip), port));
+    }
+
+    if !valid_hostname(host) {
+        return Err(format!("invalid host in {}", quote(s)));
+    }
+    match (host, port).to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(addr)) => tcp(addr),
+        _ => Err(format!("host not found in {}", quote(s))),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Fingerprint, secret
+// ---------------------------------------------------------------------------
+
+/// `paranoid_fingerprint_ip_prefix V4 V6`: V4 in 0..=32, V6 in 0..=128.
+pub fn parse_ip_prefix(v4: &str, v6: &str) -> Result<(u8, u8), String> {
+    let bits = |s: &str, family: &str, max: u8| {
+        parse_digits(s)
+            .filter(|n| *n <= u64::from(max))
+            .and_then(|n| u8::try_from(n).ok())
+            .ok_or_else(|| {
+                format!(
+                    "invalid {} prefix length {}: must be a number between 0 and {}",
+                    family,
+                    quote(s),
+                    max
+                )
+            })
+    };
+    Ok((bits(v4, "IPv4", 32)?, bits(v6, "IPv6", 128)?))
+}
+
+/// Secret file contents -> key material: trailing ASCII whitespace is
+/// removed, then 32..=4096 bytes are required; other bytes are kept as
+/// they are (binary allowed).
+pub fn parse_secret(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    let key = bytes.get(..end).unwrap_or(&[]);
+    if key.len() < MIN_SECRET {
+        return Err(format!(
+            "secret file holds {} bytes, at least {} are required",
+            key.len(),
+            MIN_SECRET
+        ));
+    }
+    if key.len() > MAX_SECRET {
+        return Err(format!(
+            "secret file holds {} bytes, at most {} are allowed",
+            key.len(),
+            MAX_SECRET
+        ));
+    }
+    Ok(key.to_vec())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,440 @@
+//! The directive table and its handlers: nginx hands each directive's
+//! arguments to a setter that parses them with `values` into `MainConf` or
+//! `LocConf`. A wrong value ends `nginx -t` with
+//! `"<directive>" directive is invalid: <why>` (nginx adds file and line).
+
+use core::ffi::{c_char, c_void};
+use core::ptr;
+use std::io::Read;
+
+use nginx_sys::{
+    ngx_command_t, ngx_conf_full_name, ngx_conf_t, ngx_pnalloc, ngx_str_t, ngx_uint_t,
+    NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE2, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF,
+    NGX_OK,
+};
+use ngx::core::NGX_CONF_ERROR;
+use ngx::ngx_string;
+
+use super::complex::{self, ComplexValue};
+use super::{Fingerprint, LocConf, MainConf};
+use paranoid_core::settings::{CookieSecure, OnViolation, Secret, StoreFailure};
+use paranoid_core::values;
+
+/// Why a directive was refused.
+#[derive(Debug)]
+pub enum SetError {
+    Duplicate,
+    Invalid(String),
+}
+
+impl From<String> for SetError {
+    fn from(msg: String) -> Self {
+        SetError::Invalid(msg)
+    }
+}
+
+type SetResult = Result<(), SetError>;
+
+/// A directive being applied: its configuration context and arguments.
+pub struct Directive<'a> {
+    cf: &'a mut ngx_conf_t,
+    args: &'a [ngx_str_t],
+}
+
+impl Directive<'_> {
+    /// Argument `i` (1-based, as in nginx) as UTF-8 text.
+    fn arg(&self, i: usize) -> Result<&str, SetError> {
+        let raw = self
+            .args
+            .get(i)
+            .ok_or_else(|| SetError::Invalid("is missing an argument".to_owned()))?;
+        raw.to_str()
+            .map_err(|_| SetError::Invalid(format!("argument {i} is not valid UTF-8")))
+    }
+
+    /// All arguments after the directive name.
+    fn values(&self) -> Result<Vec<&str>, SetError> {
+        (1..self.args.len()).map(|i| self.arg(i)).collect()
+    }
+
+    fn flag(&self) -> Result<bool, SetError> {
+        Ok(values::parse_flag(self.arg(1)?)?)
+    }
+
+    /// Arguments compiled as complex values.
+    fn complex_values(&mut self) -> Result<Vec<ComplexValue>, SetError> {
+        let args = self.args;
+        let mut out = Vec::with_capacity(args.len().saturating_sub(1));
+        for value in args.iter().skip(1) {
+            if value.is_empty() {
+                return Err(SetError::Invalid("empty value".to_owned()));
+            }
+            out.push(complex::compile(self.cf, value)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Stores `value` unless the block already set this directive.
+fn put<T>(slot: &mut Option<T>, value: T) -> SetResult {
+    if slot.is_some() {
+        return Err(SetError::Duplicate);
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+const SECOND: u64 = 1000;
+const MINUTE: u64 = 60 * SECOND;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+
+/* location-level setters */
+
+fn session(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    put(&mut c.raw.enabled, d.flag()?)
+}
+
+fn store_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let ms = values::parse_time_in(d.arg(1)?, 1, 60 * SECOND)?;
+    put(&mut c.raw.store_timeout_ms, ms)
+}
+
+fn store_failure(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let policy = match values::parse_choice(d.arg(1)?, &["deny", "allow"])? {
+        0 => StoreFailure::Deny,
+        _ => StoreFailure::Allow,
+    };
+    put(&mut c.raw.store_failure, policy)
+}
+
+fn key_prefix(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let prefix = d.arg(1)?;
+    values::validate_key_prefix(prefix)?;
+    put(&mut c.raw.key_prefix, prefix.to_owned())
+}
+
+fn secret_file(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    if c.raw.secret.is_some() {
+        return Err(SetError::Duplicate);
+    }
+    let path = full_path(d.cf, &d.args[1])?;
+    let key = read_secret(&path)?;
+    put(&mut c.raw.secret, Some(Secret(key.into())))
+}
+
+fn fingerprint(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    if c.fingerprint.is_some() {
+        return Err(SetError::Duplicate);
+    }
+    let fp = if d.values()? == ["off"] {
+        Fingerprint::Off
+    } else {
+        let values = d.complex_values()?;
+        if let Some(i) = values.iter().position(|v| !v.has_variables()) {
+            return Err(SetError::Invalid(format!(
+                "\"{}\" holds no variable, so it cannot tell clients apart",
+                d.arg(i + 1)?
+            )));
+        }
+        Fingerprint::Values(values)
+    };
+    put(&mut c.fingerprint, fp)
+}
+
+fn fingerprint_ip_prefix(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let prefix = values::parse_ip_prefix(d.arg(1)?, d.arg(2)?)?;
+    put(&mut c.raw.ip_prefix, prefix)
+}
+
+fn nonce_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let t = values::parse_time_or_off(d.arg(1)?, 0, DAY)?;
+    put(&mut c.raw.nonce_timeout_ms, t)
+}
+
+fn nonce_window(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let n = values::parse_uint_in(d.arg(1)?, 0, 16)?;
+    put(&mut c.raw.nonce_window, n as u32)
+}
+
+fn nonce_window_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let t = values::parse_time_or_off(d.arg(1)?, 0, HOUR)?;
+    put(&mut c.raw.nonce_window_timeout_ms, t)
+}
+
+fn key_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let t = values::parse_time_or_off(d.arg(1)?, SECOND, 365 * DAY)?;
+    put(&mut c.raw.key_timeout_ms, t)
+}
+
+fn idle_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let t = values::parse_time_in(d.arg(1)?, SECOND, 365 * DAY)?;
+    put(&mut c.raw.idle_timeout_ms, t)
+}
+
+fn absolute_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let t = values::parse_time_in(d.arg(1)?, SECOND, 365 * DAY)?;
+    put(&mut c.raw.absolute_timeout_ms, t)
+}
+
+fn cookie(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let spec = values::parse_cookie_spec(&d.values()?)?;
+    put(&mut c.raw.cookie, spec)
+}
+
+fn nonce_cookie(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let name = d.arg(1)?;
+    values::validate_cookie_name(name)?;
+    put(&mut c.raw.nonce_cookie, name.to_owned())
+}
+
+fn secure_cookie(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let name = match d.arg(1)? {
+        "off" => None,
+        name => {
+            values::validate_cookie_name(name)?;
+            Some(name.to_owned())
+        }
+    };
+    put(&mut c.raw.secure_cookie, name)
+}
+
+fn cookie_secure(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let mode = match values::parse_choice(d.arg(1)?, &["auto", "on", "off"])? {
+        0 => CookieSecure::Auto,
+        1 => CookieSecure::On,
+        _ => CookieSecure::Off,
+    };
+    put(&mut c.raw.cookie_secure, mode)
+}
+
+fn on_violation(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let action = match values::parse_choice(d.arg(1)?, &["clear", "deny", "log"])? {
+        0 => OnViolation::Clear,
+        1 => OnViolation::Deny,
+        _ => OnViolation::Log,
+    };
+    put(&mut c.raw.on_violation, action)
+}
+
+/// Like `proxy_cache_bypass`, repeated directives add up.
+fn bypass(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    let mut more = d.complex_values()?;
+    c.bypass.get_or_insert_with(Vec::new).append(&mut more);
+    Ok(())
+}
+
+fn rotate(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    put(&mut c.raw.rotate, d.flag()?)
+}
+
+fn destroy(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    put(&mut c.raw.destroy, d.flag()?)
+}
+
+fn harden_cookies(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    put(&mut c.raw.harden_cookies, d.flag()?)
+}
+
+/* http-level setters */
+
+fn store(d: &mut Directive, c: &mut MainConf) -> SetResult {
+    if !c.servers.is_empty() {
+        return Err(SetError::Duplicate);
+    }
+    let mut servers: Vec<values::StoreServer> = Vec::new();
+    for text in d.values()? {
+        let server = values::parse_store_server(text)?;
+        if servers.iter().any(|s| s.addr == server.addr) {
+            return Err(SetError::Invalid(format!(
+                "server \"{text}\" is listed twice"
+            )));
+        }
+        servers.push(server);
+    }
+    c.servers = servers;
+    Ok(())
+}
+
+fn store_keepalive(d: &mut Directive, c: &mut MainConf) -> SetResult {
+    let n = values::parse_uint_in(d.arg(1)?, 0, 1024)?;
+    put(&mut c.keepalive, n as u32)
+}
+
+/* secret file */
+
+/// Resolves a path relative to nginx's configuration prefix, like
+/// `ssl_certificate` does.
+fn full_path(cf: &mut ngx_conf_t, name: &ngx_str_t) -> Result<std::path::PathBuf, SetError> {
+    let mut name = *name;
+    // SAFETY: cf->cycle is the cycle being configured; ngx_conf_full_name
+    // replaces `name` with a copy allocated in the cycle pool when needed.
+    if unsafe { ngx_conf_full_name(cf.cycle, &mut name, 1) } != NGX_OK as isize {
+        return Err(SetError::Invalid(
+            "cannot resolve the secret file path".to_owned(),
+        ));
+    }
+    let text = name
+        .to_str()
+        .map_err(|_| SetError::Invalid("secret file path is not valid UTF-8".to_owned()))?;
+    Ok(text.into())
+}
+
+/// Reads at most a few KiB: a secret file is small, and a wrong path must
+/// not make nginx read a huge file.
+fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, SetError> {
+    const LIMIT: u64 = 4097;
+    let shown = path.display();
+    let file = std::fs::File::open(path)
+        .map_err(|e| SetError::Invalid(format!("cannot open secret file \"{shown}\": {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(LIMIT)
+        .read_to_end(&mut bytes)
+        .map_err(|e| SetError::Invalid(format!("cannot read secret file \"{shown}\": {e}")))?;
+    values::parse_secret(&bytes)
+        .map_err(|e| SetError::Invalid(format!("secret file \"{shown}\": {e}")))
+}
+
+/* glue between nginx and the setters */
+
+type Setter<C> = fn(&mut Directive, &mut C) -> SetResult;
+
+/// A setter, reached through `ngx_command_t::post`.
+pub struct Handler<C>(Setter<C>);
+
+/// Runs the setter stored in `cmd->post` on `conf`.
+///
+/// # Safety
+/// `cf` and `cmd` are nginx's; `conf` is the `C` this module created for the
+/// block being parsed; `cmd->post` points at a `Handler<C>` from this file.
+unsafe fn apply<C>(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+    // SAFETY: guaranteed by the caller, see above; cf->args holds the
+    // directive name and its arguments as ngx_str_t.
+    let (cf, handler, conf, args) = unsafe {
+        let cf = &mut *cf;
+        let handler = &*(*cmd).post.cast::<Handler<C>>();
+        let args = (*cf.args).as_slice::<ngx_str_t>();
+        (cf, handler, &mut *conf.cast::<C>(), args)
+    };
+    let mut directive = Directive { cf, args };
+    match (handler.0)(&mut directive, conf) {
+        Ok(()) => ptr::null_mut(),
+        Err(SetError::Duplicate) => c"is duplicate".as_ptr().cast_mut(),
+        Err(SetError::Invalid(msg)) => conf_message(directive.cf, &msg),
+    }
+}
+
+/// Copies `is invalid: <msg>` into the configuration pool as the C string
+/// nginx prints after the directive name.
+fn conf_message(cf: &mut ngx_conf_t, msg: &str) -> *mut c_char {
+    let text = format!("is invalid: {msg}");
+    let bytes = text.as_bytes();
+    // SAFETY: the allocation holds the message plus its NUL terminator; it
+    // lives in the configuration pool until nginx has printed it.
+    unsafe {
+        let buf = ngx_pnalloc(cf.pool, bytes.len() + 1).cast::<u8>();
+        if buf.is_null() {
+            return NGX_CONF_ERROR;
+        }
+        ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len());
+        *buf.add(bytes.len()) = 0;
+        buf.cast()
+    }
+}
+
+unsafe extern "C" fn set_loc(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: location commands carry Handler<LocConf> and are registered
+    // with NGX_HTTP_LOC_CONF_OFFSET, so conf is our LocConf.
+    unsafe { apply::<LocConf>(cf, cmd, conf) }
+}
+
+unsafe extern "C" fn set_main(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: main commands carry Handler<MainConf> and are registered with
+    // NGX_HTTP_MAIN_CONF_OFFSET, so conf is our MainConf.
+    unsafe { apply::<MainConf>(cf, cmd, conf) }
+}
+
+const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+
+const fn loc_command(
+    name: ngx_str_t,
+    args: u32,
+    handler: *const Handler<LocConf>,
+) -> ngx_command_t {
+    ngx_command_t {
+        name,
+        type_: (ANY_LEVEL | args) as ngx_uint_t,
+        set: Some(set_loc),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: handler.cast_mut().cast(),
+    }
+}
+
+const fn main_command(
+    name: ngx_str_t,
+    args: u32,
+    handler: *const Handler<MainConf>,
+) -> ngx_command_t {
+    ngx_command_t {
+        name,
+        type_: (NGX_HTTP_MAIN_CONF | args) as ngx_uint_t,
+        set: Some(set_main),
+        conf: NGX_HTTP_MAIN_CONF_OFFSET,
+        offset: 0,
+        post: handler.cast_mut().cast(),
+    }
+}
+
+/// Declares one static `Handler` per setter and the command table.
+macro_rules! commands {
+    ($(($kind:ident, $name:literal, $args:expr, $setter:ident, $conf:ty),)*) => {
+        #[allow(non_upper_case_globals)]
+        mod handlers {
+            use super::*;
+            $(pub static $setter: Handler<$conf> = Handler(super::$setter);)*
+        }
+
+        /// The module's directives, terminated by an empty entry.
+        pub static mut COMMANDS: [ngx_command_t; [$($name,)*].len() + 1] = [
+            $($kind(ngx_string!($name), $args, ptr::addr_of!(handlers::$setter)),)*
+            ngx_command_t::empty(),
+        ];
+    };
+}
+
+commands! {
+    (loc_command, "paranoid_session", NGX_CONF_FLAG, session, LocConf),
+    (main_command, "paranoid_session_store", NGX_CONF_1MORE, store, MainConf),
+    (loc_command, "paranoid_session_store_timeout", NGX_CONF_TAKE1, store_timeout, LocConf),
+    (main_command, "paranoid_session_store_keepalive", NGX_CONF_TAKE1, store_keepalive, MainConf),
+    (loc_command, "paranoid_session_store_failure", NGX_CONF_TAKE1, store_failure, LocConf),
+    (loc_command, "paranoid_session_key_prefix", NGX_CONF_TAKE1, key_prefix, LocConf),
+    (loc_command, "paranoid_session_secret_file", NGX_CONF_TAKE1, secret_file, LocConf),
+    (loc_command, "paranoid_fingerprint", NGX_CONF_1MORE, fingerprint, LocConf),
+    (loc_command, "paranoid_fingerprint_ip_prefix", NGX_CONF_TAKE2, fingerprint_ip_prefix, LocConf),
+    (loc_command, "paranoid_nonce_timeout", NGX_CONF_TAKE1, nonce_timeout, LocConf),
+    (loc_command, "paranoid_nonce_window", NGX_CONF_TAKE1, nonce_window, LocConf),
+    (loc_command, "paranoid_nonce_window_timeout", NGX_CONF_TAKE1, nonce_window_timeout, LocConf),
+    (loc_command, "paranoid_key_timeout", NGX_CONF_TAKE1, key_timeout, LocConf),
+    (loc_command, "paranoid_idle_timeout", NGX_CONF_TAKE1, idle_timeout, LocConf),
+    (loc_command, "paranoid_absolute_timeout", NGX_CONF_TAKE1, absolute_timeout, LocConf),
+    (loc_command, "paranoid_cookie", NGX_CONF_1MORE, cookie, LocConf),
+    (loc_command, "paranoid_nonce_cookie", NGX_CONF_TAKE1, nonce_cookie, LocConf),
+    (loc_command, "paranoid_secure_cookie", NGX_CONF_TAKE1, secure_cookie, LocConf),
+    (loc_command, "paranoid_cookie_secure", NGX_CONF_TAKE1, cookie_secure, LocConf),
+    (loc_command, "paranoid_on_violation", NGX_CONF_TAKE1, on_violation, LocConf),
+    (loc_command, "paranoid_session_bypass", NGX_CONF_1MORE, bypass, LocConf),
+    (loc_command, "paranoid_session_rotate", NGX_CONF_FLAG, rotate, LocConf),
+    (loc_command, "paranoid_session_destroy", NGX_CONF_FLAG, destroy, LocConf),
+    (loc_command, "paranoid_harden_cookies", NGX_CONF_FLAG, harden_cookies, LocConf),
+}

@@ -1,0 +1,109 @@
+//! Configuration: the module's main (http) and location settings, and the
+//! merge from outer to inner blocks. Directive handlers are in `commands`,
+//! pure value parsing in `values`, merged settings in `settings`.
+
+use core::ffi::{c_char, c_void};
+
+use nginx_sys::{ngx_conf_t, NGX_LOG_EMERG};
+use ngx::core::NGX_CONF_ERROR;
+use ngx::http::HttpModuleMainConf;
+use ngx::ngx_conf_log_error;
+
+pub mod commands;
+pub mod complex;
+
+use crate::ParanoidSessionModule;
+use complex::ComplexValue;
+use paranoid_core::settings::{RawSettings, Settings};
+use paranoid_core::values::StoreServer;
+
+/// Idle memcached connections kept per server per worker when
+/// `paranoid_session_store_keepalive` is not set.
+pub const DEFAULT_KEEPALIVE: u32 = 16;
+
+/// `http`-level settings: the memcached servers and their connection pool.
+#[derive(Debug, Default)]
+pub struct MainConf {
+    pub servers: Vec<StoreServer>,
+    pub keepalive: Option<u32>,
+}
+
+impl MainConf {
+    pub fn keepalive(&self) -> u32 {
+        self.keepalive.unwrap_or(DEFAULT_KEEPALIVE)
+    }
+}
+
+/// What `paranoid_fingerprint` binds a session to.
+#[derive(Debug, Clone)]
+pub enum Fingerprint {
+    Off,
+    Values(Vec<ComplexValue>),
+}
+
+/// Per block (http, server, location) settings.
+#[derive(Debug, Default)]
+pub struct LocConf {
+    /// Values written in this block (after merge: inherited ones too).
+    pub raw: RawSettings,
+    pub fingerprint: Option<Fingerprint>,
+    pub bypass: Option<Vec<ComplexValue>>,
+    /// Resolved at merge time; `None` only for the http block's own copy,
+    /// which no request uses.
+    pub settings: Option<Settings>,
+}
+
+/// nginx `merge_loc_conf` hook: inherit, apply defaults, cross-check.
+///
+/// # Safety
+/// Called by nginx with its configuration context and two `LocConf`s this
+/// module created.
+pub unsafe extern "C" fn merge_loc_conf(
+    cf: *mut ngx_conf_t,
+    prev: *mut c_void,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx hands us the LocConf pointers create_loc_conf returned,
+    // for two different blocks, and a valid cf.
+    let (cf, prev, conf) = unsafe {
+        (
+            &mut *cf,
+            &mut *prev.cast::<LocConf>(),
+            &mut *conf.cast::<LocConf>(),
+        )
+    };
+    match merge(cf, prev, conf) {
+        Ok(()) => core::ptr::null_mut(),
+        Err(msg) => {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", msg);
+            NGX_CONF_ERROR
+        }
+    }
+}
+
+fn merge(cf: &mut ngx_conf_t, prev: &mut LocConf, conf: &mut LocConf) -> Result<(), String> {
+    conf.raw.inherit(&prev.raw);
+    if conf.bypass.is_none() {
+        conf.bypass = prev.bypass.clone();
+    }
+    if conf.fingerprint.is_none() {
+        if prev.fingerprint.is_none() {
+            // Compiled once, in the outer block, and shared by its children.
+            prev.fingerprint = Some(complex::default_fingerprint(cf)?);
+        }
+        conf.fingerprint = prev.fingerprint.clone();
+    }
+    let settings = conf.raw.resolve()?;
+    if settings.enabled {
+        let has_store = ParanoidSessionModule::main_conf(cf).is_some_and(|m| !m.servers.is_empty());
+        if !has_store {
+            return Err(
+                "\"paranoid_session\" is on, but no \"paranoid_session_store\" \
+                        is defined in the http block"
+                    .to_owned(),
+            );
+        }
+    }
+    conf.settings = Some(settings);
+    Ok(())
+}

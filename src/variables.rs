@@ -1,0 +1,78 @@
+//! `$paranoid_session_uid`, `$paranoid_session_status` and
+//! `$paranoid_session_violation`.
+//!
+//! They are not cacheable: their value is decided in the access phase, and a
+//! `map` or `if` evaluated earlier must not pin an empty value.
+
+use nginx_sys::{
+    ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_int_t, ngx_str_t,
+    ngx_variable_value_t, NGX_HTTP_VAR_NOCACHEABLE,
+};
+use ngx::core::Status;
+use ngx::ngx_string;
+
+/// Which variable a get handler is asked for.
+#[derive(Clone, Copy)]
+#[repr(usize)]
+enum Which {
+    Uid = 0,
+    Status = 1,
+    Violation = 2,
+}
+
+const VARIABLES: [(ngx_str_t, Which); 3] = [
+    (ngx_string!("paranoid_session_uid"), Which::Uid),
+    (ngx_string!("paranoid_session_status"), Which::Status),
+    (ngx_string!("paranoid_session_violation"), Which::Violation),
+];
+
+/// Adds the variables to nginx (called from preconfiguration).
+///
+/// # Safety
+/// `cf` must be nginx's configuration context during preconfiguration.
+pub unsafe fn register(cf: *mut ngx_conf_t) -> Result<(), ()> {
+    for (name, which) in VARIABLES {
+        let mut name = name;
+        // SAFETY: cf is valid; nginx copies the name into its own storage.
+        let var = unsafe { ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_NOCACHEABLE as _) };
+        if var.is_null() {
+            return Err(());
+        }
+        // SAFETY: var was just returned non-null by nginx and is ours to fill.
+        unsafe {
+            (*var).get_handler = Some(get_variable);
+            (*var).data = which as usize;
+        }
+    }
+    Ok(())
+}
+
+/// The value of one variable for a request.
+///
+/// Until the session engine sets a request's state, every variable is
+/// empty, which is what the specification asks for when the module is off.
+fn value_of(_r: &ngx_http_request_t, _which: Which) -> &'static [u8] {
+    b""
+}
+
+unsafe extern "C" fn get_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    data: usize,
+) -> ngx_int_t {
+    let which = match data {
+        0 => Which::Uid,
+        1 => Which::Status,
+        _ => Which::Violation,
+    };
+    // SAFETY: nginx calls get handlers with a live request and a value slot
+    // to fill.
+    let (r, v) = unsafe { (&*r, &mut *v) };
+    let value = value_of(r, which);
+    v.set_len(value.len() as u32);
+    v.set_valid(1);
+    v.set_no_cacheable(1);
+    v.set_not_found(0);
+    v.data = value.as_ptr().cast_mut();
+    Status::NGX_OK.into()
+}
