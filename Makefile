@@ -54,6 +54,7 @@ build-debian: deps
 
 unit: deps
 	$(CARGO) test -p paranoid-core
+	scripts/check-docs.sh
 
 prove: build
 	TEST_NGINX_BINARY=$(VENDORED)/nginx \
