@@ -2,5 +2,9 @@
 //! decided without nginx or I/O lives here and is unit tested on its own.
 //! The nginx module crate wraps it with FFI edges.
 
+pub mod cookie;
+pub mod record;
+pub mod secret;
 pub mod settings;
 pub mod values;
+pub mod wire;

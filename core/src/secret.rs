@@ -1,0 +1,215 @@
+//! Session secrets: tokens, uids and nonces from the OS CSPRNG, their cookie
+//! encoding, and the hashes stored in memcached in their place.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::rngs::OsRng;
+use rand::TryRngCore;
+use sha2::{Digest, Sha256};
+
+use crate::record::{Hash, UID_LEN};
+
+/// Bytes of a session token.
+pub const TOKEN_LEN: usize = 32;
+/// Characters of a token in its cookie (base64url, no padding).
+pub const TOKEN_TEXT_LEN: usize = 43;
+
+/// Raw token bytes; never stored, logged or sent upstream.
+pub type Token = [u8; TOKEN_LEN];
+
+/// The OS CSPRNG failed: no secret can be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RandomError;
+
+/// Fills a fresh secret from the operating system's CSPRNG.
+pub fn random<const N: usize>() -> Result<[u8; N], RandomError> {
+    let mut out = [0u8; N];
+    OsRng.try_fill_bytes(&mut out).map_err(|_| RandomError)?;
+    Ok(out)
+}
+
+pub fn new_token() -> Result<Token, RandomError> {
+    random()
+}
+
+pub fn new_uid() -> Result<[u8; UID_LEN], RandomError> {
+    random()
+}
+
+/// The cookie text of a token.
+pub fn token_text(token: &Token) -> String {
+    URL_SAFE_NO_PAD.encode(token)
+}
+
+/// A cookie value back to a token. Anything but the canonical 43-character
+/// base64url text of 32 bytes counts as absent.
+pub fn parse_token(text: &[u8]) -> Option<Token> {
+    if text.len() != TOKEN_TEXT_LEN {
+        return None;
+    }
+    let mut out = [0u8; TOKEN_LEN];
+    // decode_slice rejects non-canonical trailing bits in the last symbol
+    // (base64's default engine is strict), so one token has one text.
+    match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
+        Ok(TOKEN_LEN) => Some(out),
+        _ => None,
+    }
+}
+
+/// Hashes secrets for storage: HMAC-SHA-256 keyed with the secret file when
+/// there is one, plain SHA-256 otherwise. A domain label keeps a token's
+/// hash from ever equalling a nonce's or a fingerprint's.
+#[derive(Clone, Copy)]
+pub struct Hasher<'a> {
+    key: Option<&'a [u8]>,
+}
+
+impl<'a> Hasher<'a> {
+    pub fn new(secret: Option<&'a [u8]>) -> Hasher<'a> {
+        Hasher { key: secret }
+    }
+
+    pub fn hash(&self, domain: &str, parts: &[&[u8]]) -> Hash {
+        match self.key {
+            Some(key) => {
+                // HMAC accepts keys of any length.
+                let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+                    Ok(mac) => mac,
+                    Err(_) => return self.plain(domain, parts),
+                };
+                mac.update(domain.as_bytes());
+                for part in parts {
+                    mac.update(&(part.len() as u64).to_be_bytes());
+                    mac.update(part);
+                }
+                mac.finalize().into_bytes().into()
+            }
+            None => self.plain(domain, parts),
+        }
+    }
+
+    fn plain(&self, domain: &str, parts: &[&[u8]]) -> Hash {
+        let mut sha = Sha256::new();
+        sha.update(domain.as_bytes());
+        for part in parts {
+            sha.update((part.len() as u64).to_be_bytes());
+            sha.update(part);
+        }
+        sha.finalize().into()
+    }
+
+    /// The memcached key of a token: `prefix + hex(hash)`.
+    pub fn store_key(&self, prefix: &str, token: &Token) -> String {
+        key_for_hash(prefix, &self.hash("token", &[token]))
+    }
+}
+
+/// The memcached key under which the record of a token hash lives.
+pub fn key_for_hash(prefix: &str, hash: &Hash) -> String {
+    let mut key = String::with_capacity(prefix.len() + 2 * hash.len());
+    key.push_str(prefix);
+    push_hex(&mut key, hash);
+    key
+}
+
+/// Lowercase hex of `bytes` appended to `out`.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+}
+
+/// Constant-time equality of two hashes.
+pub fn same(a: &Hash, b: &Hash) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_round_trip() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_ne!(a, b);
+        let text = token_text(&a);
+        assert_eq!(text.len(), TOKEN_TEXT_LEN);
+        assert!(text
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_eq!(parse_token(text.as_bytes()), Some(a));
+    }
+
+    #[test]
+    fn malformed_tokens_are_absent() {
+        let good = token_text(&[7u8; 32]);
+        assert!(parse_token(good.as_bytes()).is_some());
+        for bad in [
+            "",
+            "abc",
+            &good[..42],
+            &format!("{good}A"),
+            &format!("{}=", &good[..42]),
+            &good.replace(|c: char| c.is_ascii_alphabetic(), "+"),
+            "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+        ] {
+            assert_eq!(parse_token(bad.as_bytes()), None, "{bad:?}");
+        }
+        // Same 32 bytes, last symbol with non-zero unused bits: not canonical.
+        let mut noncanon = good.clone().into_bytes();
+        let last = noncanon.len() - 1;
+        noncanon[last] = if noncanon[last] == b'c' { b'd' } else { b'c' };
+        if let Some(t) = parse_token(&noncanon) {
+            assert_eq!(token_text(&t).as_bytes(), &noncanon[..]);
+        }
+        assert_eq!(parse_token(&[0xff; 43]), None);
+    }
+
+    #[test]
+    fn keys_depend_on_secret_and_prefix_only() {
+        let token = [1u8; 32];
+        let plain = Hasher::new(None).store_key("ps:", &token);
+        assert!(plain.starts_with("ps:"));
+        assert_eq!(plain.len(), 3 + 64);
+        assert_eq!(plain, Hasher::new(None).store_key("ps:", &token));
+        let keyed = Hasher::new(Some(&[9u8; 32])).store_key("ps:", &token);
+        assert_ne!(plain, keyed);
+        assert_ne!(
+            keyed,
+            Hasher::new(Some(&[8u8; 32])).store_key("ps:", &token)
+        );
+        assert!(!plain.contains(&token_text(&token)));
+    }
+
+    #[test]
+    fn domains_separate_hashes() {
+        let h = Hasher::new(None);
+        assert_ne!(h.hash("token", &[b"x"]), h.hash("nonce", &[b"x"]));
+        assert_ne!(h.hash("fp", &[b"ab", b"c"]), h.hash("fp", &[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn sha256_matches_a_known_vector() {
+        // SHA-256("token" || be64(3) || "abc")
+        let mut sha = Sha256::new();
+        sha.update(b"token");
+        sha.update(3u64.to_be_bytes());
+        sha.update(b"abc");
+        let expected: Hash = sha.finalize().into();
+        assert_eq!(Hasher::new(None).hash("token", &[b"abc"]), expected);
+    }
+
+    #[test]
+    fn hex_and_constant_time_compare() {
+        let mut s = String::new();
+        push_hex(&mut s, &[0x00, 0xab, 0xff]);
+        assert_eq!(s, "00abff");
+        assert!(same(&[3; 32], &[3; 32]));
+        assert!(!same(&[3; 32], &[4; 32]));
+    }
+}

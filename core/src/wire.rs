@@ -1,0 +1,415 @@
+//! memcached meta protocol framing for the session store: the bytes of one
+//! request, the incremental parse of its one reply, and the choice of
+//! server for a key.
+//!
+//! Commands are built and reply headers parsed with the wire layer of the
+//! `memcache` crate (`memcache::exp`, pinned to an exact version because
+//! that layer is experimental); this module adds what the transport needs
+//! around it: strict key/TTL/size checks, framing of the data block,
+//! incremental parsing from a byte buffer, and the meaning of each return
+//! code for each kind of request.
+//!
+//! | request  | wire                                   | replies                         |
+//! |----------|----------------------------------------|---------------------------------|
+//! | `Get`    | `mg <key> v c t l [T<ttl>]`            | `VA` value, `EN` miss           |
+//! | `Add`    | `ms <key> <len> ME T<ttl>` + data      | `HD` stored, `NS` exists        |
+//! | `Set`    | `ms <key> <len> T<ttl> [C<cas>]` + data| `HD`, `NS`; with CAS `EX`, `NF` |
+//! | `Delete` | `md <key>`                             | `HD` deleted, `NF` miss         |
+//! | `Touch`  | `mg <key> T<ttl>`                      | `HD` touched, `EN` miss         |
+//!
+//! No quiet (`q`) or opaque flags: every request gets exactly one reply, in
+//! order.
+
+use std::fmt;
+
+use memcache::exp::{
+    build_delete, build_get, build_set, parse_meta_result, DeleteOptions, GetOptions, MetaCommand,
+    MetaCommandResult, MetaResponse, Rendezvous, ReturnCode, Router, SetMode, SetOptions,
+};
+
+/// Largest value a request may carry or a reply may announce (records are
+/// under 1 KiB).
+pub const MAX_VALUE: usize = 64 * 1024;
+/// Longest key memcached accepts.
+pub const MAX_KEY: usize = 250;
+/// Longest TTL sent: memcached reads a larger number as an absolute unix
+/// time, so a longer lifetime must be clamped by the caller.
+pub const MAX_TTL: u32 = 30 * 24 * 3600;
+/// Longest reply header line, without its CRLF.
+pub const MAX_LINE: usize = 1024;
+
+/// One request to memcached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// mg: value, CAS, remaining TTL, seconds since last access; `touch`
+    /// sets a new TTL (seconds) atomically with the read. The TTL and idle
+    /// time in the reply are those from before the touch (memcached 1.6.18:
+    /// `mg k v c t l T120` on an item with 58 s left answers `t58`).
+    Get {
+        key: &'a [u8],
+        touch: Option<u32>,
+    },
+    /// ms in add mode: stores only if absent.
+    Add {
+        key: &'a [u8],
+        value: &'a [u8],
+        ttl: u32,
+    },
+    /// ms in set mode, compare-and-swap when cas is Some.
+    Set {
+        key: &'a [u8],
+        value: &'a [u8],
+        ttl: u32,
+        cas: Option<u64>,
+    },
+    Delete {
+        key: &'a [u8],
+    },
+    /// touch only: new TTL, no value returned.
+    Touch {
+        key: &'a [u8],
+        ttl: u32,
+    },
+}
+
+/// The meaning of one reply, for the request it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// A hit on Get. `ttl_left` is -1 for an item without expiry.
+    /// `idle_secs` is memcached's LRU "last access", which the server
+    /// updates lazily: memcached 1.6.18 does not bump it on the first fetch
+    /// after a store (stored at 0 s, fetched at 2 s: `l2`, at 4 s: `l4`).
+    /// It can overstate idleness: prefer `ttl_left` for idle expiry.
+    Value {
+        value: Vec<u8>,
+        cas: u64,
+        ttl_left: Option<i64>,
+        idle_secs: Option<u64>,
+    },
+    /// EN on get/touch, NF on delete/touch.
+    Miss,
+    /// HD on set/add/delete/touch.
+    Stored,
+    /// NS: add found an existing item (or the server declined to store).
+    NotStored,
+    /// EX: CAS mismatch.
+    Exists,
+    /// NF: CAS set on a missing item.
+    NotFound,
+}
+
+/// Why a request could not be encoded or a reply parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireError {
+    /// Empty, longer than [`MAX_KEY`], or a byte that is not printable
+    /// ASCII (space, control characters and non-ASCII bytes are refused).
+    InvalidKey,
+    /// A value longer than [`MAX_VALUE`] bytes.
+    ValueTooLarge(usize),
+    /// A TTL of 0 (memcached: never expires) or above [`MAX_TTL`]
+    /// (memcached: an absolute time).
+    InvalidTtl(u32),
+    /// The `memcache` crate refused to build the command.
+    Encode(String),
+    /// A malformed or unexpected reply: the connection is out of sync.
+    Protocol(String),
+    /// `ERROR` or `CLIENT_ERROR`: the server rejected the command.
+    Client(String),
+    /// `SERVER_ERROR`, with the server's text.
+    Server(String),
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::InvalidKey => f.write_str(
+                "invalid memcached key: 1 to 250 printable ASCII characters without spaces required",
+            ),
+            WireError::ValueTooLarge(n) => {
+                write!(f, "value of {n} bytes, at most {MAX_VALUE} are allowed")
+            }
+            WireError::InvalidTtl(t) => {
+                write!(f, "invalid TTL {t}: 1 to {MAX_TTL} seconds required")
+            }
+            WireError::Encode(m) => write!(f, "cannot encode the memcached command: {m}"),
+            WireError::Protocol(m) => write!(f, "memcached protocol error: {m}"),
+            WireError::Client(m) => write!(f, "memcached rejected the command: {m}"),
+            WireError::Server(m) => write!(f, "memcached server error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+fn protocol(message: &str) -> WireError {
+    WireError::Protocol(message.to_owned())
+}
+
+fn from_memcache(error: memcache::exp::Error) -> WireError {
+    use memcache::exp::Error;
+    match error {
+        Error::Protocol(m) => WireError::Protocol(m),
+        Error::Rejected(m) => WireError::Client(m),
+        Error::Server(m) => WireError::Server(m),
+        other => WireError::Protocol(other.to_string()),
+    }
+}
+
+impl Request<'_> {
+    fn key(&self) -> &[u8] {
+        match self {
+            Request::Get { key, .. }
+            | Request::Add { key, .. }
+            | Request::Set { key, .. }
+            | Request::Delete { key }
+            | Request::Touch { key, .. } => key,
+        }
+    }
+
+    fn command(&self) -> Result<MetaCommand, memcache::exp::Error> {
+        match *self {
+            Request::Get { key, touch } => {
+                let mut options = GetOptions::default();
+                options.value = true;
+                options.return_cas = true;
+                options.return_ttl = true;
+                options.return_last_access = true;
+                options.touch = touch;
+                build_get(key, &options)
+            }
+            Request::Touch { key, ttl } => {
+                let mut options = GetOptions::default();
+                options.value = false;
+                options.touch = Some(ttl);
+                build_get(key, &options)
+            }
+            Request::Add { key, value, ttl } => {
+                let mut options = SetOptions::default();
+                options.mode = SetMode::Add;
+                options.ttl = Some(ttl);
+                build_set(key, value, &options)
+            }
+            Request::Set {
+                key,
+                value,
+                ttl,
+                cas,
+            } => {
+                let mut options = SetOptions::default();
+                options.ttl = Some(ttl);
+                options.compare_cas = cas;
+                build_set(key, value, &options)
+            }
+            Request::Delete { key } => build_delete(key, &DeleteOptions::default()),
+        }
+    }
+
+    fn validate(&self) -> Result<(), WireError> {
+        let key = self.key();
+        if key.is_empty() || key.len() > MAX_KEY || !key.iter().all(u8::is_ascii_graphic) {
+            return Err(WireError::InvalidKey);
+        }
+        let (value, ttl) = match *self {
+            Request::Get { touch, .. } => (None, touch),
+            Request::Touch { ttl, .. } => (None, Some(ttl)),
+            Request::Add { value, ttl, .. } | Request::Set { value, ttl, .. } => {
+                (Some(value), Some(ttl))
+            }
+            Request::Delete { .. } => (None, None),
+        };
+        if let Some(value) = value {
+            if value.len() > MAX_VALUE {
+                return Err(WireError::ValueTooLarge(value.len()));
+            }
+        }
+        match ttl {
+            Some(ttl) if ttl == 0 || ttl > MAX_TTL => Err(WireError::InvalidTtl(ttl)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Appends the wire bytes of `req` to `out`. On error `out` is unchanged.
+pub fn encode(req: &Request<'_>, out: &mut Vec<u8>) -> Result<(), WireError> {
+    req.validate()?;
+    let command = req
+        .command()
+        .map_err(|e| WireError::Encode(e.to_string()))?;
+    let start = out.len();
+    command.encode_into(out).map_err(|e| {
+        out.truncate(start);
+        WireError::Encode(e.to_string())
+    })
+}
+
+/// Incremental parse of one reply at the start of `buf` for a request of
+/// kind `req` (the same code means different things per command: e.g. NF
+/// on touch/delete is Miss, on CAS set is NotFound):
+/// Ok(None) = need more bytes; Ok(Some((reply, consumed))) = one reply of
+/// `consumed` bytes.
+///
+/// Never panics, never allocates more than [`MAX_VALUE`] for a value, and
+/// rejects garbage: `ERROR`/`CLIENT_ERROR` become [`WireError::Client`],
+/// `SERVER_ERROR` [`WireError::Server`] with the server's text; an unknown
+/// or unexpected code, a header line longer than [`MAX_LINE`] bytes or with
+/// a bare CR, LF or non-printable byte, a bad data length and a data block
+/// not followed by CRLF are [`WireError::Protocol`]. Every decision depends
+/// only on the bytes before it, so a prefix of a buffer parses to `Ok(None)`
+/// or to the same result as the whole buffer.
+pub fn parse(req: &Request<'_>, buf: &[u8]) -> Result<Option<(Reply, usize)>, WireError> {
+    let Some((line, header_len)) = header_line(buf)? else {
+        return Ok(None);
+    };
+    if line.first() == Some(&b' ') {
+        return Err(protocol("reply line starts with a space"));
+    }
+    let response = MetaResponse::parse_header(line).map_err(from_memcache)?;
+    let rc = response.rc();
+    let datalen = if rc == ReturnCode::Va {
+        Some(data_length(line)?)
+    } else {
+        None
+    };
+    let meta = parse_meta_result(response).map_err(from_memcache)?;
+    let reply = interpret(req, rc, &meta)?;
+    let Some(len) = datalen else {
+        return Ok(Some((reply, header_len)));
+    };
+    let Reply::Value {
+        cas,
+        ttl_left,
+        idle_secs,
+        ..
+    } = reply
+    else {
+        return Err(protocol("data block on a reply without a value"));
+    };
+    let end = header_len.saturating_add(len);
+    match buf.get(end) {
+        None => return Ok(None),
+        Some(b'\r') => {}
+        Some(_) => return Err(protocol("data block not followed by CRLF")),
+    }
+    match buf.get(end.saturating_add(1)) {
+        None => return Ok(None),
+        Some(b'\n') => {}
+        Some(_) => return Err(protocol("data block not followed by CRLF")),
+    }
+    let value = buf
+        .get(header_len..end)
+        .ok_or_else(|| protocol("data block out of range"))?
+        .to_vec();
+    let reply = Reply::Value {
+        value,
+        cas,
+        ttl_left,
+        idle_secs,
+    };
+    Ok(Some((reply, end.saturating_add(2))))
+}
+
+/// The reply line at the start of `buf` without its CRLF, and the length
+/// with it. Scans left to right and decides at the first offending byte.
+fn header_line(buf: &[u8]) -> Result<Option<(&[u8], usize)>, WireError> {
+    let mut after_cr = false;
+    for (i, &byte) in buf.iter().enumerate() {
+        if after_cr {
+            if byte != b'\n' {
+                return Err(protocol("bare CR in reply line"));
+            }
+            let line = buf
+                .get(..i.saturating_sub(1))
+                .ok_or_else(|| protocol("reply line out of range"))?;
+            return Ok(Some((line, i.saturating_add(1))));
+        }
+        match byte {
+            b'\r' => after_cr = true,
+            b'\n' => return Err(protocol("bare LF in reply line")),
+            b' '..=b'~' => {}
+            _ => return Err(protocol("non-printable byte in reply line")),
+        }
+        if i >= MAX_LINE && !after_cr {
+            return Err(protocol("reply line longer than 1024 bytes"));
+        }
+    }
+    Ok(None)
+}
+
+/// The data length of a `VA` line: decimal digits only, at most MAX_VALUE.
+fn data_length(line: &[u8]) -> Result<usize, WireError> {
+    let token = line
+        .split(|&b| b == b' ')
+        .filter(|t| !t.is_empty())
+        .nth(1)
+        .ok_or_else(|| protocol("VA reply without a data length"))?;
+    if !token.iter().all(u8::is_ascii_digit) {
+        return Err(protocol("VA reply with an invalid data length"));
+    }
+    let len = token.iter().fold(0usize, |n, &d| {
+        n.saturating_mul(10)
+            .saturating_add(usize::from(d.wrapping_sub(b'0')))
+    });
+    if len > MAX_VALUE {
+        return Err(WireError::Protocol(format!(
+            "VA reply announces {len} bytes, at most {MAX_VALUE} are allowed"
+        )));
+    }
+    Ok(len)
+}
+
+/// What a return code means for this kind of request.
+fn interpret(
+    req: &Request<'_>,
+    rc: ReturnCode,
+    meta: &MetaCommandResult,
+) -> Result<Reply, WireError> {
+    let unexpected = || {
+        let what = match req {
+            Request::Get { .. } => "mg",
+            Request::Touch { .. } => "touch",
+            Request::Add { .. } => "add",
+            Request::Set { .. } => "ms",
+            Request::Delete { .. } => "md",
+        };
+        Err(WireError::Protocol(format!(
+            "unexpected {rc:?} reply to {what}"
+        )))
+    };
+    match (req, rc) {
+        (Request::Get { .. }, ReturnCode::Va) => Ok(Reply::Value {
+            value: Vec::new(),
+            cas: meta.cas.ok_or_else(|| protocol("VA reply without a CAS"))?,
+            ttl_left: meta.ttl,
+            idle_secs: meta.last_access,
+        }),
+        (Request::Get { .. }, ReturnCode::En)
+        | (Request::Touch { .. }, ReturnCode::En | ReturnCode::Nf)
+        | (Request::Delete { .. }, ReturnCode::Nf) => Ok(Reply::Miss),
+        (
+            Request::Touch { .. }
+            | Request::Add { .. }
+            | Request::Set { .. }
+            | Request::Delete { .. },
+            ReturnCode::Hd,
+        ) => Ok(Reply::Stored),
+        (Request::Add { .. } | Request::Set { .. }, ReturnCode::Ns) => Ok(Reply::NotStored),
+        (Request::Set { cas: Some(_), .. }, ReturnCode::Ex) => Ok(Reply::Exists),
+        (Request::Set { cas: Some(_), .. }, ReturnCode::Nf) => Ok(Reply::NotFound),
+        _ => unexpected(),
+    }
+}
+
+/// Index of the server (by its identity string, e.g. "127.0.0.1:11211" as
+/// written in the config) that owns `key`, by rendezvous hashing (the
+/// `memcache` crate's [`Rendezvous`] router): adding or removing a server
+/// moves only the keys that belong to it, and the order of the list does
+/// not matter. Deterministic across processes and hosts built with the
+/// same toolchain (the router hashes with std's `DefaultHasher`, SipHash-1-3
+/// with zero keys; the `route_is_stable` test pins known answers so a
+/// change of that hash is caught). Empty slice -> 0.
+pub fn route(key: &[u8], servers: &[String]) -> usize {
+    Rendezvous::new().route(key, servers)
+}
+
+#[cfg(test)]
+mod tests;
