@@ -4,7 +4,8 @@
 #   make test   install what is missing, build, run every test against the
 #               bundled nginx (1.28) and Debian's nginx (1.22)
 #
-# Other targets: build, build-debian, unit, prove, prove-debian, lint, clean.
+# Other targets: build, build-debian, unit, prove, prove-debian, test-addon,
+# lint, clean.
 
 MODULE      := ngx_http_paranoid_session_module
 CARGO       ?= cargo
@@ -24,7 +25,7 @@ CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 # Workers run as root when the tests do (they must read the test directory).
 ROOT_GLOBALS := $(if $(filter 0,$(shell id -u)),user root;,)
 
-.PHONY: help deps build build-debian unit prove prove-debian test lint demo clean
+.PHONY: help deps build build-debian unit prove prove-debian test test-addon lint demo clean
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -68,6 +69,11 @@ prove-debian: build-debian
 	  prove -j$(PROVE_JOBS) -r $(TESTS)
 
 test: unit prove prove-debian
+
+# nginx's own build system: ./configure --add-dynamic-module=. (slow: a
+# full nginx build and a release build of the module).
+test-addon: build
+	scripts/addon-build.sh
 
 lint:
 	$(CARGO) fmt --all --check

@@ -7,11 +7,19 @@
 
 use core::ptr;
 
-use nginx_sys::{ngx_conf_t, ngx_http_module_t, ngx_int_t, ngx_module_t, ngx_uint_t};
+use nginx_sys::{
+    ngx_array_push, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt, ngx_http_module_t,
+    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_int_t, ngx_module_t, ngx_uint_t,
+};
 use ngx::core::Status;
-use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
+use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 
+mod access;
 pub mod conf;
+mod filter;
+mod request_state;
+mod session;
+mod store;
 mod variables;
 
 use conf::{LocConf, MainConf};
@@ -46,6 +54,7 @@ pub static mut ngx_http_paranoid_session_module: ngx_module_t = ngx_module_t {
     // nginx only reads it.
     commands: unsafe { ptr::addr_of_mut!(conf::commands::COMMANDS[0]) },
     type_: nginx_sys::NGX_HTTP_MODULE as ngx_uint_t,
+    init_process: Some(init_process),
     ..ngx_module_t::default()
 };
 
@@ -74,7 +83,30 @@ impl HttpModule for ParanoidSessionModule {
         }
     }
 
-    unsafe extern "C" fn postconfiguration(_cf: *mut ngx_conf_t) -> ngx_int_t {
+    unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        // SAFETY: nginx passes a valid configuration context; the core
+        // module's main conf holds the phase handler arrays.
+        unsafe {
+            let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(&*cf) else {
+                return Status::NGX_ERROR.into();
+            };
+            let phase = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize];
+            let h = ngx_array_push(&mut phase.handlers).cast::<ngx_http_handler_pt>();
+            if h.is_null() {
+                return Status::NGX_ERROR.into();
+            }
+            *h = Some(access::handler);
+            filter::install();
+        }
         Status::NGX_OK.into()
     }
+}
+
+/// Worker start: set up the worker's memcached servers and pools.
+extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    // SAFETY: nginx passes the live cycle.
+    if let Some(main) = ParanoidSessionModule::main_conf(unsafe { &*cycle }) {
+        store::init(main);
+    }
+    Status::NGX_OK.into()
 }

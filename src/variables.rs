@@ -11,6 +11,8 @@ use nginx_sys::{
 use ngx::core::Status;
 use ngx::ngx_string;
 
+use crate::request_state;
+
 /// Which variable a get handler is asked for.
 #[derive(Clone, Copy)]
 #[repr(usize)]
@@ -47,12 +49,18 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> Result<(), ()> {
     Ok(())
 }
 
-/// The value of one variable for a request.
-///
-/// Until the session engine sets a request's state, every variable is
-/// empty, which is what the specification asks for when the module is off.
-fn value_of(_r: &ngx_http_request_t, _which: Which) -> &'static [u8] {
-    b""
+/// The value of one variable for a request: empty when the module did not
+/// look at it (off, or before the access phase).
+fn value_of(r: *mut ngx_http_request_t, which: Which) -> &'static [u8] {
+    // SAFETY: variable handlers get a live request.
+    let Some(state) = (unsafe { request_state::peek(r) }) else {
+        return b"";
+    };
+    match which {
+        Which::Uid => state.uid.as_bytes(),
+        Which::Status => state.status.map_or("", |s| s.as_str()).as_bytes(),
+        Which::Violation => b"",
+    }
 }
 
 unsafe extern "C" fn get_variable(
@@ -65,10 +73,9 @@ unsafe extern "C" fn get_variable(
         1 => Which::Status,
         _ => Which::Violation,
     };
-    // SAFETY: nginx calls get handlers with a live request and a value slot
-    // to fill.
-    let (r, v) = unsafe { (&*r, &mut *v) };
     let value = value_of(r, which);
+    // SAFETY: nginx calls get handlers with a value slot to fill.
+    let v = unsafe { &mut *v };
     v.set_len(value.len() as u32);
     v.set_valid(1);
     v.set_no_cacheable(1);

@@ -1,0 +1,178 @@
+//! The access phase handler: finds or creates the request's session through
+//! the store, suspending the request while memcached works and resuming it
+//! when the answer is in, as nginx's own modules do (auth_request,
+//! limit_req).
+
+use core::ptr;
+
+use nginx_sys::{
+    ngx_http_block_reading, ngx_http_core_run_phases, ngx_http_request_empty_handler,
+    ngx_http_request_t, ngx_http_test_reading, ngx_int_t, ngx_post_event, ngx_posted_events,
+    NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_ERR,
+};
+use ngx::core::Status as NgxStatus;
+use ngx::http::HttpModuleLocationConf;
+use ngx::ngx_log_error;
+use paranoid_core::settings::{Settings, StoreFailure};
+
+use crate::conf::LocConf;
+use crate::request_state::{self, RequestState, Status, Verdict};
+use crate::session::{self, Facts, Outcome};
+use crate::ParanoidSessionModule;
+
+/// nginx access phase handler.
+///
+/// # Safety
+/// Called by nginx with a live request.
+pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx passes a live request.
+    let req = unsafe { &mut *r };
+    let Some(conf) = location_conf(req) else {
+        return NgxStatus::NGX_DECLINED.into();
+    };
+    let Some(settings) = conf.settings.as_ref().filter(|s| s.enabled) else {
+        return NgxStatus::NGX_DECLINED.into();
+    };
+    if !ptr::eq(req.main, r) {
+        return NgxStatus::NGX_DECLINED.into();
+    }
+
+    // SAFETY: r is a live main request.
+    if let Some(state) = unsafe { request_state::find(r) } {
+        return match state.verdict {
+            // Already decided (this is an internal redirect, or the resume).
+            Some(verdict) => finish(verdict),
+            // The store is still working; a stray wake-up.
+            None => NgxStatus::NGX_AGAIN.into(),
+        };
+    }
+
+    // SAFETY: as above; no state exists yet.
+    let Some(state) = (unsafe { request_state::create(r) }) else {
+        return NgxStatus::NGX_ERROR.into();
+    };
+
+    if bypassed(req, conf) {
+        state.status = Some(Status::Bypass);
+        state.verdict = Some(Verdict::Continue);
+        return NgxStatus::NGX_DECLINED.into();
+    }
+
+    // SAFETY: r is live.
+    let facts = unsafe { session::facts(r, settings) };
+    start(r, state, settings.clone(), facts)
+}
+
+fn location_conf(req: &ngx::ffi::ngx_http_request_t) -> Option<&'static LocConf> {
+    // SAFETY: loc_conf of a live request holds this module's LocConf at
+    // its ctx_index.
+    let r = unsafe { ngx::http::Request::from_ngx_http_request(ptr::from_ref(req).cast_mut()) };
+    ParanoidSessionModule::location_conf(r)
+}
+
+fn bypassed(req: &mut ngx_http_request_t, conf: &LocConf) -> bool {
+    let Some(values) = conf.bypass.as_ref() else {
+        return false;
+    };
+    values.iter().any(|cv| {
+        let mut out = nginx_sys::ngx_str_t::default();
+        // SAFETY: the complex value was compiled for this configuration;
+        // nginx evaluates it into the request pool.
+        let rc = unsafe { nginx_sys::ngx_http_complex_value(req, cv.as_ptr(), &mut out) };
+        rc == nginx_sys::NGX_OK as isize && !out.is_empty() && out.as_bytes() != b"0"
+    })
+}
+
+/// Runs the session lookup on the event loop, suspending the request until
+/// it is done.
+fn start(
+    r: *mut ngx_http_request_t,
+    state: &'static mut RequestState,
+    settings: Settings,
+    facts: Facts,
+) -> ngx_int_t {
+    let state_ptr: *mut RequestState = state;
+    // SAFETY: the connection's log outlives the request.
+    let log = unsafe { (*(*r).connection).log };
+    let task = ngx::async_::spawn(async move {
+        let outcome = session::run(&settings, &facts, log).await;
+        // SAFETY: the task is owned by the request's state, dropped with the
+        // request's pool: while it runs, r and the state are alive.
+        unsafe { conclude(r, &mut *state_ptr, &settings, outcome) };
+    });
+    // SAFETY: the state is alive (see above).
+    let state = unsafe { &mut *state_ptr };
+    if let Some(verdict) = state.verdict {
+        // The lookup finished inside spawn (e.g. connect() failed at once):
+        // nothing was suspended.
+        return finish(verdict);
+    }
+    // SAFETY: r is live. While suspended, the read handler notices a client
+    // that goes away (finalizing the request drops the task with the pool),
+    // and stray write events do nothing.
+    unsafe {
+        (*r).read_event_handler = Some(ngx_http_test_reading);
+        (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+    }
+    state.task = Some(task);
+    NgxStatus::NGX_AGAIN.into()
+}
+
+/// Records the outcome and, if the request was suspended, resumes its
+/// phases.
+///
+/// # Safety
+/// `r` and `state` must be alive.
+unsafe fn conclude(
+    r: *mut ngx_http_request_t,
+    state: &mut RequestState,
+    settings: &Settings,
+    outcome: Outcome,
+) {
+    let verdict = match outcome {
+        Outcome::Session {
+            status,
+            uid,
+            cookies,
+        } => {
+            state.status = Some(status);
+            state.uid = uid;
+            state.cookies = cookies;
+            Verdict::Continue
+        }
+        Outcome::StoreFailed(err) => {
+            if !err.already_logged() {
+                // SAFETY: the request's connection log is alive.
+                let log = unsafe { (*(*r).connection).log };
+                ngx_log_error!(NGX_LOG_ERR, log, "paranoid_session: {}", err);
+            }
+            state.status = Some(Status::Error);
+            match settings.store_failure {
+                StoreFailure::Deny => Verdict::Reject(NGX_HTTP_SERVICE_UNAVAILABLE as usize),
+                StoreFailure::Allow => Verdict::Continue,
+            }
+        }
+    };
+    state.verdict = Some(verdict);
+    if state.task.is_none() {
+        // Still inside spawn: start() returns the verdict itself.
+        return;
+    }
+    // SAFETY: r is alive; the posted write event re-runs the phases from the
+    // access phase handler, which now finds the verdict.
+    unsafe {
+        (*r).read_event_handler = Some(ngx_http_block_reading);
+        (*r).write_event_handler = Some(ngx_http_core_run_phases);
+        ngx_post_event(
+            (*(*r).connection).write,
+            ptr::addr_of_mut!(ngx_posted_events),
+        );
+    }
+}
+
+fn finish(verdict: Verdict) -> ngx_int_t {
+    match verdict {
+        Verdict::Continue => NgxStatus::NGX_DECLINED.into(),
+        Verdict::Reject(code) => code as ngx_int_t,
+    }
+}
