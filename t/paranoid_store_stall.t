@@ -71,7 +71,7 @@ $t->write_file('off', 'off');
 memcached_start($t, 11211);
 $t->run();
 
-$t->plan(12);
+$t->plan(15);
 
 ###############################################################################
 
@@ -107,6 +107,14 @@ $took = time() - $start;
 like($r, qr/200 OK.*\[error\].*allow$/s, 'allow: 200 with status error');
 cmp_ok($took, '>=', 0.9, 'allow: waited for the timeout');
 
+# a client that leaves while its request waits for memcached
+
+$s = http_start("GET /deny HTTP/1.0\r\nHost: localhost\r\n\r\n");
+select undef, undef, undef, 0.2;
+close $s;
+select undef, undef, undef, 1.2;
+like(http_get('/off'), qr/200 OK.*off$/s, 'worker fine after a client left');
+
 kill 'CONT', $pid;
 
 like(http_get('/deny'), qr/200 OK.*\[new\]/s, 'sessions work again after');
@@ -117,5 +125,9 @@ my @lines = grep { /no answer within 1000ms/ && !/\[debug\]/ } split /\n/, $t->r
 is(scalar @lines, 2, 'one error line per failed request');
 like($lines[0] // '', qr/\[error\].*memcached 127\.0\.0\.1:\d+: no answer/,
 	'error line names the server');
+
+my $log = $t->read_file('error.log');
+like($log, qr/client (prematurely )?closed/i, 'client leaving noticed');
+unlike($log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no crash');
 
 ###############################################################################

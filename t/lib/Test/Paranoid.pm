@@ -7,7 +7,7 @@ use warnings;
 use strict;
 
 use Exporter qw/ import /;
-use IO::Socket::INET;
+use IO::Socket::IP;
 use IO::Socket::UNIX;
 
 use Test::Nginx;
@@ -15,21 +15,27 @@ use Test::Nginx;
 our @EXPORT = qw/ memcached_start memcached_pid memcached_stats memcached_cmd
 	session_cookie cookie_header get_with /;
 
-# Starts memcached on port($port) (or a unix socket path) through the test
-# object, so it is stopped with the test.
+# Starts memcached on port($port) of $host (127.0.0.1 unless given), or on a
+# unix socket path, through the test object, so it stops with the test.
 sub memcached_start {
-	my ($t, $where) = @_;
+	my ($t, $where, $host) = @_;
+	$host //= '127.0.0.1';
 	my @user = $> == 0 ? ('-u', 'root') : ();
 	my @listen = $where =~ m!^/! ? ('-s', $where)
-		: ('-l', '127.0.0.1', '-p', port($where));
+		: ('-l', $host, '-p', port($where));
 	$t->run_daemon('memcached', @listen, '-U', '0', @user);
 	if ($where =~ m!^/!) {
 		for (1 .. 50) {
 			last if -S $where;
 			select undef, undef, undef, 0.1;
 		}
-	} else {
+	} elsif ($host eq '127.0.0.1') {
 		$t->waitforsocket('127.0.0.1:' . port($where));
+	} else {
+		for (1 .. 50) {
+			last if _connect($where, $host);
+			select undef, undef, undef, 0.1;
+		}
 	}
 }
 
@@ -48,17 +54,17 @@ sub memcached_pid {
 }
 
 sub _connect {
-	my ($where) = @_;
-	return $where =~ m!^/!
-		? IO::Socket::UNIX->new(Peer => $where)
-		: IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . port($where));
+	my ($where, $host) = @_;
+	return IO::Socket::UNIX->new(Peer => $where) if $where =~ m!^/!;
+	return IO::Socket::IP->new(PeerHost => $host // '127.0.0.1',
+		PeerPort => port($where));
 }
 
 # Sends one text protocol command; returns the reply up to its terminator.
 sub memcached_cmd {
-	my ($where, $cmd, $end) = @_;
+	my ($where, $cmd, $end, $host) = @_;
 	$end //= qr/\r\n\z/;
-	my $s = _connect($where) or return undef;
+	my $s = _connect($where, $host) or return undef;
 	$s->autoflush(1);
 	print $s $cmd;
 	my $reply = '';
@@ -77,8 +83,8 @@ sub memcached_cmd {
 
 # memcached's general statistics as a hash.
 sub memcached_stats {
-	my ($where) = @_;
-	my $reply = memcached_cmd($where, "stats\r\n", qr/END\r\n\z/) // '';
+	my ($where, $host) = @_;
+	my $reply = memcached_cmd($where, "stats\r\n", qr/END\r\n\z/, $host) // '';
 	return { $reply =~ /^STAT (\S+) (\S+)\r$/mg };
 }
 
