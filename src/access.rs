@@ -8,7 +8,7 @@ use core::ptr;
 use nginx_sys::{
     ngx_http_block_reading, ngx_http_core_run_phases, ngx_http_request_empty_handler,
     ngx_http_request_t, ngx_http_test_reading, ngx_int_t, ngx_post_event, ngx_posted_events,
-    NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_ERR,
+    NGX_HTTP_FORBIDDEN, NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_ERR, NGX_LOG_WARN,
 };
 use ngx::core::Status as NgxStatus;
 use ngx::http::HttpModuleLocationConf;
@@ -59,7 +59,7 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     }
 
     // SAFETY: r is live.
-    let facts = unsafe { session::facts(r, settings) };
+    let facts = unsafe { session::facts(r, conf, settings) };
     start(r, state, settings.clone(), facts)
 }
 
@@ -130,15 +130,30 @@ unsafe fn conclude(
     outcome: Outcome,
 ) {
     let verdict = match outcome {
-        Outcome::Session {
-            status,
-            uid,
-            cookies,
-        } => {
-            state.status = Some(status);
-            state.uid = uid;
+        Outcome::Decided(plan, cookies) => {
+            if let Some(violation) = plan.violation {
+                // SAFETY: the request's connection log is alive; nginx adds
+                // the client address. Never a token, nonce or key here.
+                let log = unsafe { (*(*r).connection).log };
+                let uid = plan.offender.map(|u| hex(&u[..4])).unwrap_or_default();
+                ngx_log_error!(
+                    NGX_LOG_WARN,
+                    log,
+                    "paranoid_session: {} violation, session {}, action {}",
+                    violation.as_str(),
+                    uid,
+                    settings.on_violation.as_str()
+                );
+            }
+            state.status = Some(plan.status);
+            state.violation = plan.violation;
+            state.uid = plan.uid.map(|u| hex(&u)).unwrap_or_default();
             state.cookies = cookies;
-            Verdict::Continue
+            if plan.deny {
+                Verdict::Reject(NGX_HTTP_FORBIDDEN as usize)
+            } else {
+                Verdict::Continue
+            }
         }
         Outcome::StoreFailed(err) => {
             if !err.already_logged() {
@@ -175,4 +190,10 @@ fn finish(verdict: Verdict) -> ngx_int_t {
         Verdict::Continue => NgxStatus::NGX_DECLINED.into(),
         Verdict::Reject(code) => code as ngx_int_t,
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    paranoid_core::secret::push_hex(&mut out, bytes);
+    out
 }

@@ -15,25 +15,7 @@ use ngx::http::HttpModule;
 
 use crate::ParanoidSessionModule;
 
-/// `$paranoid_session_status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    New,
-    Valid,
-    Bypass,
-    Error,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::New => "new",
-            Status::Valid => "valid",
-            Status::Bypass => "bypass",
-            Status::Error => "error",
-        }
-    }
-}
+pub use paranoid_core::engine::{Status, Violation};
 
 /// How the access phase ends once the store answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +34,7 @@ pub struct RequestState {
     pub task: Option<Task<()>>,
     pub verdict: Option<Verdict>,
     pub status: Option<Status>,
+    pub violation: Option<Violation>,
     /// 32 hex chars once the request has a session.
     pub uid: String,
     /// `Set-Cookie` values for the header filter, sent once.

@@ -1,50 +1,67 @@
-//! One request's session lookup: read the token cookie, find its record in
-//! the store, or create a new session. The facts come from the request; the
-//! rest is store I/O around the pure core.
+//! One request's session: gather what the request presented, read the
+//! record, let the pure core decide, and perform the decided writes. A
+//! compare-and-swap that loses a race re-reads and decides again.
 
 use nginx_sys::{ngx_http_request_t, ngx_log_t};
-use paranoid_core::cookie::{self, Attributes};
-use paranoid_core::record::{Record, Session};
+use paranoid_core::cookie;
+use paranoid_core::engine::{self, CookieOut, Found, OsFresh, Plan, Presented, Write};
+use paranoid_core::record::{Pointer, Record, Session};
 use paranoid_core::secret::{self, Hasher, Token};
 use paranoid_core::settings::{CookieSecure, Settings};
-use paranoid_core::wire::{Reply, Request};
+use paranoid_core::wire::{Reply, Request, MAX_TTL};
 
-use crate::request_state::Status;
+use crate::conf::{Fingerprint, LocConf};
 use crate::store::{self, StoreError};
 
-/// What the access handler knows about a request before any I/O.
+/// What the access handler read from the request before any I/O.
 pub struct Facts {
     pub token: Option<Token>,
-    pub https: bool,
-    pub now_ms: u64,
+    pub presented: Presented,
 }
 
 /// How the lookup ended.
 pub enum Outcome {
-    Session {
-        status: Status,
-        uid: String,
-        cookies: Vec<String>,
-    },
+    Decided(Plan, Vec<String>),
     StoreFailed(StoreError),
 }
 
-/// Reads the token cookie and the transport of `r`.
+/// Decisions retried after lost compare-and-swap races before giving up.
+const ATTEMPTS: usize = 4;
+
+/// Reads the module's cookies, the transport and the fingerprint of `r`.
 ///
 /// # Safety
 /// `r` must be a live request.
-pub unsafe fn facts(r: *mut ngx_http_request_t, settings: &Settings) -> Facts {
-    let name = settings.cookie_name(&settings.cookie.name);
+pub unsafe fn facts(r: *mut ngx_http_request_t, conf: &LocConf, settings: &Settings) -> Facts {
     // SAFETY: forwarded from the caller.
-    let token = unsafe { cookie_headers(r) }
-        .find_map(|header| cookie::find(header, name.as_bytes()))
-        .and_then(secret::parse_token);
+    let headers: Vec<&[u8]> = unsafe { cookie_headers(r) }.collect();
+    let lookup = |name: &str| {
+        let name = settings.cookie_name(name);
+        headers
+            .iter()
+            .find_map(|h| cookie::find(h, name.as_bytes()))
+    };
+    let token = lookup(&settings.cookie.name).and_then(secret::parse_token);
+    let nonce = lookup(&settings.nonce_cookie).and_then(secret::parse_text);
+    let secure_key = settings
+        .secure_cookie
+        .as_deref()
+        .and_then(lookup)
+        .and_then(secret::parse_text);
     // SAFETY: r's connection is live.
     let https = unsafe { !(*(*r).connection).ssl.is_null() };
+    let hasher = Hasher::new(settings.secret.as_ref().map(|s| &*s.0));
+    // SAFETY: forwarded from the caller.
+    let fingerprint = unsafe { fingerprint(r, conf, settings, &hasher) };
     Facts {
         token,
-        https,
-        now_ms: now_ms(),
+        presented: Presented {
+            nonce,
+            secure_key,
+            https,
+            fingerprint,
+            now_ms: now_ms(),
+        },
     }
 }
 
@@ -64,6 +81,38 @@ unsafe fn cookie_headers(r: *mut ngx_http_request_t) -> impl Iterator<Item = &'s
     })
 }
 
+/// Evaluates the `paranoid_fingerprint` values and hashes them.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn fingerprint(
+    r: *mut ngx_http_request_t,
+    conf: &LocConf,
+    settings: &Settings,
+    hasher: &Hasher<'_>,
+) -> Option<paranoid_core::record::Hash> {
+    let Some(Fingerprint::Values(values)) = conf.fingerprint.as_ref() else {
+        return None;
+    };
+    let mut texts: Vec<&[u8]> = Vec::with_capacity(values.len());
+    for cv in values {
+        let mut out = nginx_sys::ngx_str_t::default();
+        // SAFETY: the complex value was compiled for this configuration;
+        // nginx evaluates it into the request pool, alive as long as r.
+        let rc = unsafe { nginx_sys::ngx_http_complex_value(r, cv.as_ptr(), &mut out) };
+        if rc != nginx_sys::NGX_OK as isize {
+            texts.push(b"");
+            continue;
+        }
+        // SAFETY: see above.
+        texts.push(unsafe { core::slice::from_raw_parts(out.data, out.len) });
+    }
+    let (v4, v6) = settings.ip_prefix;
+    Some(paranoid_core::fingerprint::fingerprint(
+        hasher, &texts, v4, v6,
+    ))
+}
+
 fn now_ms() -> u64 {
     let tp = nginx_sys::ngx_timeofday();
     (tp.sec as u64)
@@ -71,110 +120,266 @@ fn now_ms() -> u64 {
         .saturating_add(tp.msec as u64)
 }
 
-/// memcached TTL of a record: until the session would expire.
-fn ttl_secs(settings: &Settings) -> u32 {
-    let ms = settings.idle_timeout_ms.min(settings.absolute_timeout_ms);
-    u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX).max(1)
-}
-
-/// Finds the request's session, or creates one.
+/// Finds, checks and updates the request's session.
 pub async fn run(settings: &Settings, facts: &Facts, log: *mut ngx_log_t) -> Outcome {
     let hasher = Hasher::new(settings.secret.as_ref().map(|s| &*s.0));
-    let timeout = settings.store_timeout_ms;
-    if let Some(token) = &facts.token {
-        let key = hasher.store_key(&settings.key_prefix, token);
-        let get = Request::Get {
-            key: key.as_bytes(),
-            touch: Some(ttl_secs(settings)),
-        };
-        match store::exchange(&get, timeout, log).await {
-            Ok(Reply::Value { value, .. }) => {
-                if let Ok(Record::Session(session)) = Record::decode(&value) {
-                    return Outcome::Session {
-                        status: Status::Valid,
-                        uid: hex(&session.uid),
-                        cookies: Vec::new(),
-                    };
-                }
-                // A record that does not decode is treated as absent.
-            }
-            Ok(_) => {}
-            Err(err) => return Outcome::StoreFailed(err),
-        }
-    }
-    create(settings, facts, &hasher, log).await
-}
-
-/// A new session: fresh token and uid, stored with `add` so two racing
-/// creations never overwrite each other.
-async fn create(
-    settings: &Settings,
-    facts: &Facts,
-    hasher: &Hasher<'_>,
-    log: *mut ngx_log_t,
-) -> Outcome {
-    let Ok(uid) = secret::new_uid() else {
-        return Outcome::StoreFailed(StoreError::Random);
+    let io = Io {
+        settings,
+        hasher: &hasher,
+        now_ms: facts.presented.now_ms,
+        log,
     };
-    let session = Record::Session(Session {
-        uid,
-        created_ms: facts.now_ms,
-        key_issued_ms: facts.now_ms,
-        fingerprint: None,
-        secure_key: None,
-        nonce: None,
-        previous: Vec::new(),
-    });
-    let value = session.encode();
-    // A token collision is astronomically unlikely; try a few anyway.
-    for _ in 0..3 {
-        let Ok(token) = secret::new_token() else {
+    for _ in 0..ATTEMPTS {
+        let (found, key) = match io.lookup(facts.token.as_ref()).await {
+            Ok(found) => found,
+            Err(err) => return Outcome::StoreFailed(err),
+        };
+        let Ok(plan) = engine::decide(settings, &hasher, &facts.presented, found, &mut OsFresh)
+        else {
             return Outcome::StoreFailed(StoreError::Random);
         };
-        let key = hasher.store_key(&settings.key_prefix, &token);
-        let add = Request::Add {
-            key: key.as_bytes(),
-            value: &value,
-            ttl: ttl_secs(settings),
-        };
-        match store::exchange(&add, settings.store_timeout_ms, log).await {
-            Ok(Reply::Stored) => {
-                return Outcome::Session {
-                    status: Status::New,
-                    uid: hex(&uid),
-                    cookies: vec![token_cookie(settings, facts, &token)],
-                };
+        match io.apply(&plan.writes, key.as_deref()).await {
+            Ok(true) => {
+                let cookies = set_cookies(settings, &facts.presented, &plan.cookies);
+                return Outcome::Decided(plan, cookies);
             }
-            Ok(_) => continue,
+            Ok(false) => continue, // lost a race: read again, decide again
             Err(err) => return Outcome::StoreFailed(err),
         }
     }
-    Outcome::StoreFailed(StoreError::Random)
+    Outcome::StoreFailed(StoreError::Contention)
 }
 
-fn token_cookie(settings: &Settings, facts: &Facts, token: &Token) -> String {
-    let attrs = attributes(settings, facts);
-    let name = settings.cookie_name(&settings.cookie.name);
-    cookie::set_cookie(&name, &secret::token_text(token), &attrs, false)
+/// Store I/O of one request.
+struct Io<'a> {
+    settings: &'a Settings,
+    hasher: &'a Hasher<'a>,
+    now_ms: u64,
+    log: *mut ngx_log_t,
 }
 
-fn attributes<'a>(settings: &'a Settings, facts: &Facts) -> Attributes<'a> {
+impl Io<'_> {
+    async fn exchange(&self, req: &Request<'_>) -> Result<Reply, StoreError> {
+        store::exchange(req, self.settings.store_timeout_ms, self.log).await
+    }
+
+    /// The record a token leads to, and the key it lives under. A pointer
+    /// left by token cycling is followed once.
+    async fn lookup(&self, token: Option<&Token>) -> Result<(Found, Option<String>), StoreError> {
+        let Some(token) = token else {
+            return Ok((Found::Nothing, None));
+        };
+        let key = self.hasher.store_key(&self.settings.key_prefix, token);
+        match self.read(&key).await? {
+            Some((Record::Session(session), cas)) => {
+                self.cap_ttl(&key, &session).await?;
+                Ok((Found::Session { session, cas }, Some(key)))
+            }
+            Some((Record::Pointer(pointer), _)) => self.follow(&key, &pointer).await,
+            None => Ok((Found::Nothing, None)),
+        }
+    }
+
+    async fn follow(
+        &self,
+        key: &str,
+        pointer: &Pointer,
+    ) -> Result<(Found, Option<String>), StoreError> {
+        // Reading refreshed the pointer's TTL: give it back its own.
+        let left = self
+            .pointer_ttl_ms()
+            .saturating_sub(self.now_ms.saturating_sub(pointer.created_ms));
+        if left == 0 {
+            return Ok((Found::Nothing, None));
+        }
+        self.touch(key, secs(left)).await?;
+        let target = secret::key_for_hash(&self.settings.key_prefix, &pointer.target);
+        match self.read(&target).await? {
+            Some((Record::Session(session), cas)) => {
+                self.cap_ttl(&target, &session).await?;
+                Ok((Found::Session { session, cas }, Some(target)))
+            }
+            _ => Ok((Found::Nothing, None)),
+        }
+    }
+
+    /// Reads and decodes a record, refreshing its TTL to the idle timeout.
+    async fn read(&self, key: &str) -> Result<Option<(Record, u64)>, StoreError> {
+        let get = Request::Get {
+            key: key.as_bytes(),
+            touch: Some(secs(self.settings.idle_timeout_ms)),
+        };
+        match self.exchange(&get).await? {
+            // A record that does not decode is treated as absent.
+            Reply::Value { value, cas, .. } => Ok(Record::decode(&value).ok().map(|r| (r, cas))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Near the absolute timeout the idle TTL set by the read is too long:
+    /// shorten it so memcached drops the record when the session ends.
+    async fn cap_ttl(&self, key: &str, session: &Session) -> Result<(), StoreError> {
+        let ttl = self.ttl(session);
+        if ttl < secs(self.settings.idle_timeout_ms) {
+            self.touch(key, ttl).await?;
+        }
+        Ok(())
+    }
+
+    async fn touch(&self, key: &str, ttl: u32) -> Result<(), StoreError> {
+        self.exchange(&Request::Touch {
+            key: key.as_bytes(),
+            ttl,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// `min(idle timeout, time left before the absolute timeout)`.
+    fn ttl(&self, session: &Session) -> u32 {
+        let age = self.now_ms.saturating_sub(session.created_ms);
+        let left = self.settings.absolute_timeout_ms.saturating_sub(age);
+        secs(self.settings.idle_timeout_ms.min(left))
+    }
+
+    fn pointer_ttl_ms(&self) -> u64 {
+        self.settings.nonce_window_timeout_ms.unwrap_or(0)
+    }
+
+    /// Performs the decided writes. Ok(false): a compare-and-swap lost a
+    /// race (or a new token collided), so the request must be decided again.
+    async fn apply(&self, writes: &[Write], key: Option<&str>) -> Result<bool, StoreError> {
+        let prefix = &self.settings.key_prefix;
+        for write in writes {
+            let reply = match write {
+                Write::Add {
+                    token_hash,
+                    session,
+                } => {
+                    let new_key = secret::key_for_hash(prefix, token_hash);
+                    let value = Record::Session(session.clone()).encode();
+                    self.exchange(&Request::Add {
+                        key: new_key.as_bytes(),
+                        value: &value,
+                        ttl: self.ttl(session),
+                    })
+                    .await?
+                }
+                Write::Update { session, cas } => {
+                    let Some(key) = key else { continue };
+                    let value = Record::Session(session.clone()).encode();
+                    self.exchange(&Request::Set {
+                        key: key.as_bytes(),
+                        value: &value,
+                        ttl: self.ttl(session),
+                        cas: Some(*cas),
+                    })
+                    .await?
+                }
+                Write::Pointer { target, cas } => {
+                    let Some(key) = key else { continue };
+                    let value = Record::Pointer(Pointer {
+                        target: *target,
+                        created_ms: self.now_ms,
+                    })
+                    .encode();
+                    self.exchange(&Request::Set {
+                        key: key.as_bytes(),
+                        value: &value,
+                        ttl: secs(self.pointer_ttl_ms()),
+                        cas: Some(*cas),
+                    })
+                    .await?
+                }
+                Write::Delete => {
+                    let Some(key) = key else { continue };
+                    self.exchange(&Request::Delete {
+                        key: key.as_bytes(),
+                    })
+                    .await?;
+                    continue;
+                }
+            };
+            if reply != Reply::Stored {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// A duration as a memcached TTL: whole seconds rounded up, at least 1,
+/// at most what memcached takes as relative (30 days).
+fn secs(ms: u64) -> u32 {
+    u32::try_from(ms.div_ceil(1000))
+        .unwrap_or(MAX_TTL)
+        .clamp(1, MAX_TTL)
+}
+
+/// The `Set-Cookie` values for the decided cookies.
+fn set_cookies(settings: &Settings, req: &Presented, out: &[CookieOut]) -> Vec<String> {
     let secure = settings.cookie.prefix.is_some()
         || match settings.cookie_secure {
             CookieSecure::On => true,
             CookieSecure::Off => false,
-            CookieSecure::Auto => facts.https,
+            CookieSecure::Auto => req.https,
         };
-    Attributes {
+    let attrs = cookie::Attributes {
         path: &settings.cookie.path,
         domain: settings.cookie.domain.as_deref(),
         samesite: settings.cookie.samesite,
         secure,
+    };
+    let secure_attrs = cookie::Attributes {
+        secure: true,
+        ..attrs.clone()
+    };
+    let name = |base: &str| settings.cookie_name(base);
+    let mut cookies = Vec::with_capacity(out.len() + 2);
+    for c in out {
+        match c {
+            CookieOut::Token(t) => cookies.push(cookie::set_cookie(
+                &name(&settings.cookie.name),
+                &secret::token_text(t),
+                &attrs,
+                false,
+            )),
+            CookieOut::Nonce(n) => cookies.push(cookie::set_cookie(
+                &name(&settings.nonce_cookie),
+                &secret::text_of(n),
+                &attrs,
+                false,
+            )),
+            CookieOut::SecureKey(k) => {
+                if let Some(base) = &settings.secure_cookie {
+                    cookies.push(cookie::set_cookie(
+                        &name(base),
+                        &secret::text_of(k),
+                        &secure_attrs,
+                        false,
+                    ));
+                }
+            }
+            CookieOut::ExpireAll => {
+                cookies.push(cookie::set_cookie(
+                    &name(&settings.cookie.name),
+                    "",
+                    &attrs,
+                    true,
+                ));
+                if settings.nonces_enabled() {
+                    cookies.push(cookie::set_cookie(
+                        &name(&settings.nonce_cookie),
+                        "",
+                        &attrs,
+                        true,
+                    ));
+                }
+                if let (true, Some(base)) = (req.https, &settings.secure_cookie) {
+                    cookies.push(cookie::set_cookie(&name(base), "", &secure_attrs, true));
+                }
+            }
+        }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    secret::push_hex(&mut out, bytes);
-    out
+    cookies
 }

@@ -59,7 +59,7 @@ fn value_of(r: *mut ngx_http_request_t, which: Which) -> &'static [u8] {
     match which {
         Which::Uid => state.uid.as_bytes(),
         Which::Status => state.status.map_or("", |s| s.as_str()).as_bytes(),
-        Which::Violation => b"",
+        Which::Violation => state.violation.map_or("", |v| v.as_str()).as_bytes(),
     }
 }
 

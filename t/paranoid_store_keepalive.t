@@ -39,6 +39,8 @@ events {
 http {
     %%TEST_GLOBALS_HTTP%%
 
+    # The store tests follow only the token cookie.
+    paranoid_nonce_timeout off;
     paranoid_session_store STORE;
     paranoid_session_store_keepalive KEEPALIVE;
 

@@ -39,6 +39,8 @@ events {
 http {
     %%TEST_GLOBALS_HTTP%%
 
+    # The store tests follow only the token cookie.
+    paranoid_nonce_timeout off;
     paranoid_session_store 127.0.0.1:%%PORT_11211%% 127.0.0.1:%%PORT_11212%%;
     paranoid_session_store_keepalive 8;
 

@@ -36,6 +36,8 @@ events {
 http {
     %%TEST_GLOBALS_HTTP%%
 
+    # The store tests follow only the token cookie.
+    paranoid_nonce_timeout off;
     paranoid_session_store unix:%%TESTDIR%%/memcached.sock;
 
     server {

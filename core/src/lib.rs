@@ -3,6 +3,8 @@
 //! The nginx module crate wraps it with FFI edges.
 
 pub mod cookie;
+pub mod engine;
+pub mod fingerprint;
 pub mod record;
 pub mod secret;
 pub mod settings;

@@ -45,14 +45,25 @@ pub fn token_text(token: &Token) -> String {
 /// A cookie value back to a token. Anything but the canonical 43-character
 /// base64url text of 32 bytes counts as absent.
 pub fn parse_token(text: &[u8]) -> Option<Token> {
-    if text.len() != TOKEN_TEXT_LEN {
+    parse_text(text)
+}
+
+/// The cookie text of any secret (nonce, secure key).
+pub fn text_of(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A cookie value back to `N` secret bytes: only the canonical unpadded
+/// base64url text of exactly `N` bytes is accepted.
+pub fn parse_text<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    if text.len() != (N * 4).div_ceil(3) {
         return None;
     }
-    let mut out = [0u8; TOKEN_LEN];
+    let mut out = [0u8; N];
     // decode_slice rejects non-canonical trailing bits in the last symbol
-    // (base64's default engine is strict), so one token has one text.
+    // (base64's default engine is strict), so one secret has one text.
     match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
-        Ok(TOKEN_LEN) => Some(out),
+        Ok(n) if n == N => Some(out),
         _ => None,
     }
 }
@@ -68,6 +79,11 @@ pub struct Hasher<'a> {
 impl<'a> Hasher<'a> {
     pub fn new(secret: Option<&'a [u8]>) -> Hasher<'a> {
         Hasher { key: secret }
+    }
+
+    /// The unkeyed hasher, usable in constants.
+    pub const fn new_const() -> Hasher<'static> {
+        Hasher { key: None }
     }
 
     pub fn hash(&self, domain: &str, parts: &[&[u8]]) -> Hash {
@@ -99,9 +115,14 @@ impl<'a> Hasher<'a> {
         sha.finalize().into()
     }
 
+    /// What the store knows a token by.
+    pub fn token_hash(&self, token: &Token) -> Hash {
+        self.hash("token", &[token])
+    }
+
     /// The memcached key of a token: `prefix + hex(hash)`.
     pub fn store_key(&self, prefix: &str, token: &Token) -> String {
-        key_for_hash(prefix, &self.hash("token", &[token]))
+        key_for_hash(prefix, &self.token_hash(token))
     }
 }
 
@@ -202,6 +223,16 @@ mod tests {
         sha.update(b"abc");
         let expected: Hash = sha.finalize().into();
         assert_eq!(Hasher::new(None).hash("token", &[b"abc"]), expected);
+    }
+
+    #[test]
+    fn sixteen_byte_secrets_round_trip() {
+        let key = [0xabu8; 16];
+        let text = text_of(&key);
+        assert_eq!(text.len(), 22);
+        assert_eq!(parse_text::<16>(text.as_bytes()), Some(key));
+        assert_eq!(parse_text::<16>(&text.as_bytes()[..21]), None);
+        assert_eq!(parse_text::<32>(text.as_bytes()), None);
     }
 
     #[test]

@@ -21,6 +21,16 @@ pub enum OnViolation {
     Log,
 }
 
+impl OnViolation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnViolation::Clear => "clear",
+            OnViolation::Deny => "deny",
+            OnViolation::Log => "log",
+        }
+    }
+}
+
 /// When the module's cookies carry the `Secure` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CookieSecure {

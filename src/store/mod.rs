@@ -26,6 +26,8 @@ pub enum StoreError {
     NotConfigured,
     /// The OS CSPRNG failed, so no session secret could be made.
     Random,
+    /// Concurrent requests of the session kept changing its record.
+    Contention,
     Io {
         server: String,
         err: IoError,
@@ -58,6 +60,9 @@ impl core::fmt::Display for StoreError {
         match self {
             StoreError::NotConfigured => f.write_str("no memcached server configured"),
             StoreError::Random => f.write_str("the OS random generator failed"),
+            StoreError::Contention => {
+                f.write_str("the session record kept changing under concurrent requests")
+            }
             StoreError::Io { server, err } => write!(f, "memcached {server}: {err}"),
             StoreError::Timeout { server, ms } => {
                 write!(f, "memcached {server}: no answer within {ms}ms")
