@@ -8,7 +8,11 @@ use nginx_sys::{
     ngx_list_push, ngx_table_elt_t, NGX_ERROR,
 };
 
+use ngx::http::HttpModuleLocationConf;
+use paranoid_core::cookie;
+
 use crate::request_state;
+use crate::ParanoidSessionModule;
 
 /// The next filter in nginx's chain, set in postconfiguration.
 static mut NEXT: ngx_http_output_header_filter_pt = None;
@@ -28,8 +32,14 @@ pub unsafe fn install() {
 
 unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx calls filters with a live request.
-    if unsafe { ptr::eq((*r).main, r) } && add_cookies(r).is_err() {
-        return NGX_ERROR as ngx_int_t;
+    if unsafe { ptr::eq((*r).main, r) } {
+        // Upstream cookies first: ours are already hardened.
+        if harden_enabled(r) && harden_cookies(r).is_err() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        if add_cookies(r).is_err() {
+            return NGX_ERROR as ngx_int_t;
+        }
     }
     // SAFETY: NEXT was set at configuration time, before any request.
     match unsafe { NEXT } {
@@ -37,6 +47,40 @@ unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
         Some(next) => unsafe { next(r) },
         None => NGX_ERROR as ngx_int_t,
     }
+}
+
+fn harden_enabled(r: *mut ngx_http_request_t) -> bool {
+    // SAFETY: r is live; its loc_conf holds our LocConf.
+    let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
+    ParanoidSessionModule::location_conf(req)
+        .and_then(|c| c.settings.as_ref())
+        .is_some_and(|s| s.harden_cookies)
+}
+
+/// `paranoid_harden_cookies`: every Set-Cookie already in the response gets
+/// HttpOnly, Secure (HTTPS) and SameSite=Lax where it lacks them.
+fn harden_cookies(r: *mut ngx_http_request_t) -> Result<(), ()> {
+    // SAFETY: r and its connection are live.
+    let https = unsafe { !(*(*r).connection).ssl.is_null() };
+    // SAFETY: walking the response header list of a live request; values
+    // are replaced by copies in the request pool.
+    unsafe {
+        let mut part: *mut nginx_sys::ngx_list_part_t = &mut (*r).headers_out.headers.part;
+        while !part.is_null() {
+            let elts = (*part).elts.cast::<ngx_table_elt_t>();
+            for i in 0..(*part).nelts {
+                let h = &mut *elts.add(i);
+                if h.hash == 0 || !h.key.as_bytes().eq_ignore_ascii_case(b"set-cookie") {
+                    continue;
+                }
+                if let Some(value) = cookie::harden(h.value.as_bytes(), https) {
+                    h.value = nginx_sys::ngx_str_t::from_bytes((*r).pool, &value).ok_or(())?;
+                }
+            }
+            part = (*part).next;
+        }
+    }
+    Ok(())
 }
 
 fn add_cookies(r: *mut ngx_http_request_t) -> Result<(), ()> {

@@ -74,6 +74,40 @@ pub fn set_cookie(name: &str, value: &str, attrs: &Attributes<'_>, expire: bool)
     out
 }
 
+/// `paranoid_harden_cookies`: an upstream `Set-Cookie` value with
+/// `HttpOnly`, `Secure` (over HTTPS) and `SameSite=Lax` added where missing.
+/// Attributes already there are kept as they are. None: nothing to add.
+pub fn harden(value: &[u8], https: bool) -> Option<Vec<u8>> {
+    let mut has = (false, false, false); // HttpOnly, Secure, SameSite
+    for attr in value.split(|&b| b == b';').skip(1) {
+        let attr = trim(attr);
+        let name = attr
+            .split(|&b| b == b'=')
+            .next()
+            .map(trim)
+            .unwrap_or_default();
+        if name.eq_ignore_ascii_case(b"httponly") {
+            has.0 = true;
+        } else if name.eq_ignore_ascii_case(b"secure") {
+            has.1 = true;
+        } else if name.eq_ignore_ascii_case(b"samesite") {
+            has.2 = true;
+        }
+    }
+    let mut out = value.to_vec();
+    let before = out.len();
+    if !has.0 {
+        out.extend_from_slice(b"; HttpOnly");
+    }
+    if https && !has.1 {
+        out.extend_from_slice(b"; Secure");
+    }
+    if !has.2 {
+        out.extend_from_slice(b"; SameSite=Lax");
+    }
+    (out.len() != before).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +150,35 @@ mod tests {
     #[test]
     fn non_utf8_and_nul_do_not_matter() {
         assert_eq!(find(b"\xff\x00=1; x=\xfe", b"x"), Some(&b"\xfe"[..]));
+    }
+
+    #[test]
+    fn harden_adds_only_what_is_missing() {
+        assert_eq!(
+            harden(b"a=1", false).as_deref(),
+            Some(&b"a=1; HttpOnly; SameSite=Lax"[..])
+        );
+        assert_eq!(
+            harden(b"a=1", true).as_deref(),
+            Some(&b"a=1; HttpOnly; Secure; SameSite=Lax"[..])
+        );
+        assert_eq!(
+            harden(b"b=2; httponly; SameSite=Strict", false).as_deref(),
+            None
+        );
+        assert_eq!(
+            harden(b"b=2; HttpOnly; SameSite=Strict", true).as_deref(),
+            Some(&b"b=2; HttpOnly; SameSite=Strict; Secure"[..])
+        );
+        assert_eq!(
+            harden(b"c=3; Path=/; Secure ; samesite = none; HTTPONLY", true),
+            None
+        );
+        // "secure" inside a value is not the attribute
+        assert_eq!(
+            harden(b"d=secure; Path=/httponly", false).as_deref(),
+            Some(&b"d=secure; Path=/httponly; HttpOnly; SameSite=Lax"[..])
+        );
     }
 
     #[test]
