@@ -115,9 +115,20 @@ impl<'a> Hasher<'a> {
         sha.finalize().into()
     }
 
-    /// What the store knows a token by.
+    /// What the store knows a token by: exactly SHA-256(token), or
+    /// HMAC-SHA-256(secret, token) with a secret file, so tools outside
+    /// nginx can find a session's record from its cookie.
     pub fn token_hash(&self, token: &Token) -> Hash {
-        self.hash("token", &[token])
+        match self
+            .key
+            .and_then(|key| Hmac::<Sha256>::new_from_slice(key).ok())
+        {
+            Some(mut mac) => {
+                mac.update(token);
+                mac.finalize().into_bytes().into()
+            }
+            None => Sha256::digest(token).into(),
+        }
     }
 
     /// The memcached key of a token: `prefix + hex(hash)`.
@@ -205,6 +216,17 @@ mod tests {
             Hasher::new(Some(&[8u8; 32])).store_key("ps:", &token)
         );
         assert!(!plain.contains(&token_text(&token)));
+    }
+
+    #[test]
+    fn token_hash_is_plain_sha256_or_hmac() {
+        let token = [5u8; 32];
+        let plain: Hash = Sha256::digest(token).into();
+        assert_eq!(Hasher::new(None).token_hash(&token), plain);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&[9u8; 32]).unwrap();
+        mac.update(&token);
+        let keyed: Hash = mac.finalize().into_bytes().into();
+        assert_eq!(Hasher::new(Some(&[9u8; 32])).token_hash(&token), keyed);
     }
 
     #[test]
