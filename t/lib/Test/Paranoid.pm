@@ -1,7 +1,8 @@
 package Test::Paranoid;
 
 # Helpers shared by the paranoid_session tests: memcached started on a free
-# port and inspected through its text protocol, and session cookies.
+# port and inspected through its text protocol, session cookies, and a small
+# cookie-keeping client (Test::Paranoid::Browser, made with browser()).
 
 use warnings;
 use strict;
@@ -9,11 +10,15 @@ use strict;
 use Exporter qw/ import /;
 use IO::Socket::IP;
 use IO::Socket::UNIX;
+use MIME::Base64 qw/ decode_base64url /;
 
 use Test::Nginx;
 
 our @EXPORT = qw/ memcached_start memcached_pid memcached_stats memcached_cmd
-	session_cookie cookie_header get_with /;
+	session_cookie cookie_header get_with
+	memcached_lookups memcached_keys memcached_value
+	set_cookie_lines set_cookies set_cookie_count session_vars
+	browser make_cert b64url_hex /;
 
 # Starts memcached on port($port) of $host (127.0.0.1 unless given), or on a
 # unix socket path, through the test object, so it stops with the test.
@@ -105,6 +110,247 @@ sub get_with {
 	my ($uri, @headers) = @_;
 	my $extra = join '', map { "$_\r\n" } @headers;
 	return http("GET $uri HTTP/1.0\r\nHost: localhost\r\n$extra\r\n");
+}
+
+# Lookups served by memcached so far: a lookup is a meta get that also
+# refreshes the TTL, which memcached counts as a touch, so both are summed.
+sub memcached_lookups {
+	my ($where, $host) = @_;
+	my $s = memcached_stats($where, $host);
+	return ($s->{cmd_get} // 0) + ($s->{cmd_touch} // 0);
+}
+
+# Every key memcached holds, from "lru_crawler metadump all" (keys there are
+# URI-encoded). Retries a few times while the crawler is busy.
+sub memcached_keys {
+	my ($where, $host) = @_;
+	for (1 .. 30) {
+		my $reply = memcached_cmd($where, "lru_crawler metadump all\r\n",
+			qr/(?:^|\n)(?:END|BUSY[^\r\n]*|ERROR[^\r\n]*)\r\n\z/, $host)
+			// '';
+		if ($reply =~ /(?:^|\n)END\r\n\z/) {
+			return map { s/%([0-9A-Fa-f]{2})/chr hex $1/ger }
+				$reply =~ /^key=(\S+)/mg;
+		}
+		select undef, undef, undef, 0.1;
+	}
+	return ();
+}
+
+# The value stored under $key ("mg <key> v"), undef if there is none.
+sub memcached_value {
+	my ($where, $key, $host) = @_;
+	my $s = _connect($where, $host) or return undef;
+	$s->autoflush(1);
+	print $s "mg $key v\r\n";
+	my ($buf, $value) = ('');
+	local $SIG{ALRM} = sub { die "timeout\n" };
+	alarm 5;
+	eval {
+		while ($buf !~ /\r\n/) {
+			sysread($s, $buf, 65536, length $buf) or last;
+		}
+		if ($buf =~ /^VA (\d+)[^\r\n]*\r\n/) {
+			my ($len, $at) = ($1, $+[0]);
+			while (length($buf) < $at + $len + 2) {
+				sysread($s, $buf, 65536, length $buf) or last;
+			}
+			$value = substr($buf, $at, $len);
+		}
+	};
+	alarm 0;
+	close $s;
+	return $value;
+}
+
+# The header part of a raw response.
+sub _head {
+	my ($r) = @_;
+	return '' unless defined $r;
+	return ($r =~ /^(.*?)\r?\n\r?\n/s)[0] // $r;
+}
+
+# Values of every Set-Cookie header of a response, in order (in scalar
+# context: how many).
+sub set_cookie_lines {
+	my ($r) = @_;
+	my @lines = _head($r) =~ /^Set-Cookie:[ \t]*([^\r\n]*?)[ \t]*\r?$/mgi;
+	return @lines;
+}
+
+# How many Set-Cookie headers of a response set cookie $name.
+sub set_cookie_count {
+	my ($r, $name) = @_;
+	return scalar grep { /^\Q$name\E=/ } set_cookie_lines($r);
+}
+
+# Parses one Set-Cookie value: { name, value, line, attrs => { lc name =>
+# value ('' for flags) }, order => [ attribute names as written ], count =>
+# { lc name => occurrences } }.
+sub _parse_set_cookie {
+	my ($line) = @_;
+	my ($pair, @attrs) = split /;/, $line;
+	my ($name, $value) = ($pair // '') =~ /^\s*([^=]*?)\s*=\s*(.*?)\s*$/;
+	my %c = (name => $name // '', value => $value // '', line => $line,
+		attrs => {}, order => [], count => {});
+	for my $attr (@attrs) {
+		my ($k, $v) = $attr =~ /^\s*([^=]*?)\s*(?:=\s*(.*?)\s*)?$/;
+		next unless defined $k && length $k;
+		push @{$c{order}}, $k;
+		$c{count}{lc $k}++;
+		$c{attrs}{lc $k} //= $v // '';
+	}
+	return \%c;
+}
+
+# Every cookie set by a response: { name => parsed (see above) }; a name
+# set twice keeps its first header, and {count} tells how many there were.
+sub set_cookies {
+	my ($r) = @_;
+	my %jar;
+	for my $line (set_cookie_lines($r)) {
+		my $c = _parse_set_cookie($line);
+		if (my $seen = $jar{$c->{name}}) {
+			$seen->{times}++;
+			next;
+		}
+		$c->{times} = 1;
+		$jar{$c->{name}} = $c;
+	}
+	return \%jar;
+}
+
+# The module's variables as the tests' add_header lines show them:
+# X-Status, X-Uid and X-Violation, each "[value]"; undef when absent.
+# {code} is the HTTP status code.
+sub session_vars {
+	my ($r) = @_;
+	my $head = _head($r);
+	my ($code) = $head =~ m!^HTTP/\d\.\d (\d{3})!;
+	my %v = (code => $code);
+	for (qw/ Status Uid Violation /) {
+		$v{lc $_} = ($head =~ /^X-$_: \[([^\]\r\n]*)\]\r?$/mi)[0];
+	}
+	return \%v;
+}
+
+# The hex of a base64url value (tokens, nonces, keys), for log and store
+# checks; undef if it does not decode.
+sub b64url_hex {
+	my ($text) = @_;
+	return undef unless defined $text && $text =~ /^[A-Za-z0-9_-]+$/;
+	return unpack 'H*', decode_base64url($text);
+}
+
+# A throwaway self-signed certificate $name.crt / $name.key in the test
+# directory.
+sub make_cert {
+	my ($t, $name) = @_;
+	$name //= 'localhost';
+	my $d = $t->testdir();
+	system("openssl req -x509 -new -newkey rsa:2048 -nodes -subj /CN=$name "
+		. "-days 1 -keyout '$d/$name.key' -out '$d/$name.crt' "
+		. ">>'$d/openssl.out' 2>&1") == 0
+		or die "Can't create certificate for $name: $!\n";
+	return $t;
+}
+
+sub browser { return Test::Paranoid::Browser->new(@_) }
+
+###############################################################################
+
+package Test::Paranoid::Browser;
+
+# A client that keeps the cookies it is given and sends them back, like a
+# browser: every Set-Cookie updates the jar, one with Max-Age=0 (or an
+# Expires in the past) removes its cookie. Options (new, clone, and each
+# request, where they apply to that request only):
+#
+#   ua => 'User-Agent' (undef: no header)   ip => X-Real-IP value
+#   ssl => 1 (HTTPS to port 8443)           headers => [ 'Name: value', ... ]
+#
+# Request-only options: cookies => { ... } sends exactly these, drop => [
+# names ] leaves some out, add => { ... } adds or replaces some, keep => 0
+# does not update the jar from the response.
+
+use Test::Nginx qw/ :DEFAULT http_start http_end /;
+
+sub new {
+	my ($class, %opts) = @_;
+	return bless { ua => 'ParanoidBrowser/1.0', ip => undef, ssl => 0,
+		headers => [], jar => {}, %opts }, $class;
+}
+
+# A copy with the same cookies (a thief, or another tab), other settings
+# changed by %opts.
+sub clone {
+	my ($self, %opts) = @_;
+	return bless { %$self, jar => { %{$self->{jar}} }, last => undef,
+		%opts }, ref $self;
+}
+
+sub cookie { return $_[0]{jar}{$_[1]} }
+sub cookies { return { %{$_[0]{jar}} } }
+sub set { my ($self, %c) = @_; @{$self->{jar}}{keys %c} = values %c; $self }
+sub forget { my ($self, @n) = @_; delete @{$self->{jar}}{@n}; $self }
+sub last_response { return $_[0]{last} }
+
+# The raw request for $uri.
+sub request_text {
+	my ($self, $uri, %opts) = @_;
+	my %o = (%$self, %opts);
+	my %send = $opts{cookies} ? %{$opts{cookies}} : %{$self->{jar}};
+	delete @send{@{$opts{drop} || []}};
+	%send = (%send, %{$opts{add} || {}});
+
+	my $req = "GET $uri HTTP/1.0\r\nHost: localhost\r\n";
+	$req .= "User-Agent: $o{ua}\r\n" if defined $o{ua};
+	$req .= "X-Real-IP: $o{ip}\r\n" if defined $o{ip};
+	$req .= "$_\r\n" for @{$o{headers} || []};
+	$req .= 'Cookie: ' . join('; ', map { "$_=$send{$_}" } sort keys %send)
+		. "\r\n" if %send;
+	return "$req\r\n";
+}
+
+sub _io {
+	my ($self, %opts) = @_;
+	my $ssl = exists $opts{ssl} ? $opts{ssl} : $self->{ssl};
+	return $ssl ? (SSL => 1, PeerAddr => '127.0.0.1:' . port(8443)) : ();
+}
+
+# GET $uri; returns the raw response and keeps its cookies.
+sub get {
+	my ($self, $uri, %opts) = @_;
+	my $r = http($self->request_text($uri, %opts), $self->_io(%opts));
+	$self->{last} = $r;
+	$self->absorb($r) unless defined $opts{keep} && !$opts{keep};
+	return $r;
+}
+
+# Sends the request and returns the socket, for http_end: overlapping
+# requests. The jar is not updated.
+sub start {
+	my ($self, $uri, %opts) = @_;
+	return http($self->request_text($uri, %opts), $self->_io(%opts),
+		start => 1);
+}
+
+# Updates the jar from a response's Set-Cookie headers.
+sub absorb {
+	my ($self, $r) = @_;
+	for my $line (Test::Paranoid::set_cookie_lines($r)) {
+		my $c = Test::Paranoid::_parse_set_cookie($line);
+		my $max_age = $c->{attrs}{'max-age'};
+		my $gone = (defined $max_age && $max_age =~ /^-?\d+$/
+				&& $max_age <= 0)
+			|| ($c->{attrs}{expires} // '') =~ /\b19(?:70|[0-6]\d)\b/;
+		if ($gone) {
+			delete $self->{jar}{$c->{name}};
+		} else {
+			$self->{jar}{$c->{name}} = $c->{value};
+		}
+	}
+	return $self;
 }
 
 1;
