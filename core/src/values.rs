@@ -8,9 +8,6 @@
 //! characters (including NUL) so the message is always printable and can
 //! become a C string.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
-
 /// Largest time accepted, like nginx's `NGX_MAX_INT_T_VALUE` on 64-bit.
 const MAX_TIME_MS: u64 = i64::MAX as u64;
 
@@ -22,17 +19,11 @@ const MS_PER_WEEK: u64 = 7 * MS_PER_DAY;
 const MS_PER_MONTH: u64 = 30 * MS_PER_DAY;
 const MS_PER_YEAR: u64 = 365 * MS_PER_DAY;
 
-/// Longest cookie name accepted by `validate_cookie_name`.
-const MAX_COOKIE_NAME: usize = 64;
-/// Longest memcached key prefix (250-byte key limit, 64 hex chars appended).
-const MAX_KEY_PREFIX: usize = 100;
-/// `sizeof(sun_path) - 1` on Linux.
-const MAX_UNIX_PATH: usize = 107;
 const MIN_SECRET: usize = 32;
 const MAX_SECRET: usize = 4096;
 
 /// `"value"` with `"`, `\` and control characters escaped.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -47,7 +38,7 @@ fn quote(s: &str) -> String {
 }
 
 /// "a", "a" or "b", "a", "b" or "c"
-fn list_choices(choices: &[&str]) -> String {
+pub(crate) fn list_choices(choices: &[&str]) -> String {
     let quoted: Vec<String> = choices.iter().map(|c| quote(c)).collect();
     match quoted.split_last() {
         None => String::new(),
@@ -57,7 +48,7 @@ fn list_choices(choices: &[&str]) -> String {
 }
 
 /// Decimal digits only (at least one), checked against overflow.
-fn parse_digits(s: &str) -> Option<u64> {
+pub(crate) fn parse_digits(s: &str) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
@@ -260,378 +251,6 @@ pub fn parse_choice(s: &str, choices: &[&str]) -> Result<usize, String> {
 }
 
 // ---------------------------------------------------------------------------
-// Cookies
-// ---------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SameSite {
-    Strict,
-    Lax,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CookiePrefix {
-    /// `__Host-`
-    Host,
-    /// `__Secure-`
-    Secure,
-}
-
-impl CookiePrefix {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CookiePrefix::Host => "__Host-",
-            CookiePrefix::Secure => "__Secure-",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CookieSpec {
-    pub name: String,
-    pub path: String,
-    pub domain: Option<String>,
-    pub samesite: SameSite,
-    pub prefix: Option<CookiePrefix>,
-}
-
-impl Default for CookieSpec {
-    fn default() -> Self {
-        CookieSpec {
-            name: "sessionid".to_string(),
-            path: "/".to_string(),
-            domain: None,
-            samesite: SameSite::Lax,
-            prefix: None,
-        }
-    }
-}
-
-/// RFC 7230 tchar.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// RFC 6265 cookie-name = token: 1..=64 characters of ALPHA, DIGIT and
-/// ``!#$%&'*+-.^_`|~``.
-pub fn validate_cookie_name(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("cookie name must not be empty".to_string());
-    }
-    if !s.bytes().all(is_tchar) {
-        return Err(format!(
-            "invalid cookie name {}: only letters, digits and !#$%&'*+-.^_`|~ are allowed",
-            quote(s)
-        ));
-    }
-    if s.len() > MAX_COOKIE_NAME {
-        return Err(format!(
-            "cookie name {} is too long: {} characters, at most {} are allowed",
-            quote(s),
-            s.len(),
-            MAX_COOKIE_NAME
-        ));
-    }
-    Ok(())
-}
-
-/// Whether `s` starts with `prefix`, ignoring ASCII case (browsers match
-/// cookie prefixes case-insensitively).
-fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
-    s.as_bytes()
-        .get(..prefix.len())
-        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
-}
-
-/// Cookie `Path`: starts with '/', visible ASCII except ';' and ','.
-fn valid_cookie_path(p: &str) -> bool {
-    p.starts_with('/')
-        && p.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
-}
-
-/// Hostname: labels of 1..=63 letters, digits and '-' (not at either end
-/// of a label), separated by '.', at most 253 characters.
-fn valid_hostname(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 253
-        && h.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-}
-
-/// Cookie `Domain`: a hostname with an optional single leading '.'.
-fn valid_cookie_domain(d: &str) -> bool {
-    valid_hostname(d.strip_prefix('.').unwrap_or(d))
-}
-
-/// Arguments of `paranoid_cookie NAME [path=P] [domain=D]
-/// [samesite=strict|lax|none] [prefix=__Host-|__Secure-]`, `args[0]` being
-/// NAME. Attribute names and the samesite/prefix values are exact
-/// (case-sensitive). The NAME must not carry a `__Host-`/`__Secure-`
-/// prefix itself (any case): use `prefix=`.
-pub fn parse_cookie_spec(args: &[&str]) -> Result<CookieSpec, String> {
-    let Some((name, attrs)) = args.split_first() else {
-        return Err("cookie name is missing".to_string());
-    };
-    validate_cookie_name(name)?;
-    for p in [CookiePrefix::Host, CookiePrefix::Secure] {
-        if starts_with_ignore_case(name, p.as_str()) {
-            return Err(format!(
-                "cookie name {} must not start with \"{}\", use prefix={} instead",
-                quote(name),
-                p.as_str(),
-                p.as_str()
-            ));
-        }
-    }
-
-    let mut spec = CookieSpec {
-        name: name.to_string(),
-        ..CookieSpec::default()
-    };
-    let (mut path, mut domain, mut samesite, mut prefix) = (None, None, None, None);
-
-    for attr in attrs {
-        let Some((key, value)) = attr.split_once('=') else {
-            return Err(format!(
-                "unknown attribute {}, expected path=, domain=, samesite= or prefix=",
-                quote(attr)
-            ));
-        };
-        let slot_taken = match key {
-            "path" => path.is_some(),
-            "domain" => domain.is_some(),
-            "samesite" => samesite.is_some(),
-            "prefix" => prefix.is_some(),
-            _ => {
-                return Err(format!(
-                    "unknown attribute {}, expected path=, domain=, samesite= or prefix=",
-                    quote(attr)
-                ))
-            }
-        };
-        if slot_taken {
-            return Err(format!("duplicate attribute {}", quote(attr)));
-        }
-        if value.is_empty() {
-            return Err(format!("empty value in {}", quote(attr)));
-        }
-        match key {
-            "path" => {
-                if !valid_cookie_path(value) {
-                    return Err(format!(
-                        "invalid path {}: must start with \"/\" and contain only visible \
-                         ASCII characters except \";\" and \",\"",
-                        quote(value)
-                    ));
-                }
-                path = Some(value.to_string());
-            }
-            "domain" => {
-                if !valid_cookie_domain(value) {
-                    return Err(format!(
-                        "invalid domain {}: must be a host name without port",
-                        quote(value)
-                    ));
-                }
-                domain = Some(value.to_string());
-            }
-            "samesite" => {
-                samesite = Some(match value {
-                    "strict" => SameSite::Strict,
-                    "lax" => SameSite::Lax,
-                    "none" => SameSite::None,
-                    _ => {
-                        return Err(format!(
-                            "invalid samesite {}, expected \"strict\", \"lax\" or \"none\"",
-                            quote(value)
-                        ))
-                    }
-                });
-            }
-            _ => {
-                prefix = Some(match value {
-                    "__Host-" => CookiePrefix::Host,
-                    "__Secure-" => CookiePrefix::Secure,
-                    _ => {
-                        return Err(format!(
-                            "invalid prefix {}, expected \"__Host-\" or \"__Secure-\"",
-                            quote(value)
-                        ))
-                    }
-                });
-            }
-        }
-    }
-
-    if prefix == Some(CookiePrefix::Host) {
-        if let Some(d) = &domain {
-            return Err(format!(
-                "prefix=__Host- conflicts with domain={}: __Host- cookies must have path=/ \
-                 and no domain",
-                quote(d)
-            ));
-        }
-        if let Some(p) = path.as_deref().filter(|p| *p != "/") {
-            return Err(format!(
-                "prefix=__Host- conflicts with path={}: __Host- cookies must have path=/ \
-                 and no domain",
-                quote(p)
-            ));
-        }
-    }
-
-    if let Some(p) = path {
-        spec.path = p;
-    }
-    spec.domain = domain;
-    if let Some(s) = samesite {
-        spec.samesite = s;
-    }
-    spec.prefix = prefix;
-    Ok(spec)
-}
-
-// ---------------------------------------------------------------------------
-// Memcached
-// ---------------------------------------------------------------------------
-
-/// Memcached key prefix: 0..=100 bytes of printable ASCII, no spaces or
-/// control characters.
-pub fn validate_key_prefix(s: &str) -> Result<(), String> {
-    if !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!(
-            "invalid key prefix {}: only printable ASCII characters without spaces are allowed",
-            quote(s)
-        ));
-    }
-    if s.len() > MAX_KEY_PREFIX {
-        return Err(format!(
-            "key prefix {} is too long: {} bytes, at most {} are allowed",
-            quote(s),
-            s.len(),
-            MAX_KEY_PREFIX
-        ));
-    }
-    Ok(())
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreAddr {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreServer {
-    /// As written in the configuration.
-    pub name: String,
-    pub addr: StoreAddr,
-}
-
-fn parse_port(port: &str, s: &str) -> Result<u16, String> {
-    parse_digits(port)
-        .and_then(|p| u16::try_from(p).ok())
-        .filter(|p| *p != 0)
-        .ok_or_else(|| format!("invalid port in {}: must be between 1 and 65535", quote(s)))
-}
-
-/// One server of `paranoid_session_store`: `unix:/abs/path` (the `unix:`
-/// prefix is case-insensitive, as in nginx), `IPv4:port`, `[IPv6]:port` or
-/// `hostname:port`. Host names are resolved now; the first address is used.
-pub fn parse_store_server(s: &str) -> Result<StoreServer, String> {
-    let tcp = |addr: SocketAddr| {
-        Ok(StoreServer {
-            name: s.to_string(),
-            addr: StoreAddr::Tcp(addr),
-        })
-    };
-
-    if starts_with_ignore_case(s, "unix:") {
-        let path = s.get(5..).unwrap_or("");
-        if !path.starts_with('/') {
-            return Err(format!("unix socket path in {} must be absolute", quote(s)));
-        }
-        if path.contains('\0') {
-            return Err(format!("unix socket path in {} contains NUL", quote(s)));
-        }
-        if path.len() > MAX_UNIX_PATH {
-            return Err(format!(
-                "unix socket path in {} is too long: {} bytes, at most {} are allowed",
-                quote(s),
-                path.len(),
-                MAX_UNIX_PATH
-            ));
-        }
-        return Ok(StoreServer {
-            name: s.to_string(),
-            addr: StoreAddr::Unix(PathBuf::from(path)),
-        });
-    }
-
-    if s.is_empty() {
-        return Err(format!("invalid server address {}", quote(s)));
-    }
-
-    if let Some(rest) = s.strip_prefix('[') {
-        let Some((host, after)) = rest.split_once(']') else {
-            return Err(format!("invalid IPv6 address in {}", quote(s)));
-        };
-        let ip: Ipv6Addr = host
-            .parse()
-            .map_err(|_| format!("invalid IPv6 address in {}", quote(s)))?;
-        if after.is_empty() {
-            return Err(format!("no port in {}", quote(s)));
-        }
-        let Some(port) = after.strip_prefix(':') else {
-            return Err(format!("invalid server address {}", quote(s)));
-        };
-        let port = parse_port(port, s)?;
-        return tcp(SocketAddr::new(IpAddr::V6(ip), port));
-    }
-
-    if s.bytes().filter(|b| *b == b':').count() > 1 {
-        return Err(format!(
-            "invalid server address {}: put IPv6 addresses in brackets, e.g. \"[::1]:11211\"",
-            quote(s)
-        ));
-    }
-
-    let Some((host, port)) = s.split_once(':') else {
-        return Err(format!("no port in {}", quote(s)));
-    };
-    if host.is_empty() {
-        return Err(format!("no host in {}", quote(s)));
-    }
-    let port = parse_port(port, s)?;
-
-    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        // Never hand numeric forms such as "010.0.0.1" or "1234" to the
-        // resolver, which may read them as octal or 32-bit numbers.
-        let ip: Ipv4Addr = host
-            .parse()
-            .map_err(|_| format!("invalid IPv4 address in {}", quote(s)))?;
-        return tcp(SocketAddr::new(IpAddr::V4(ip), port));
-    }
-
-    if !valid_hostname(host) {
-        return Err(format!("invalid host in {}", quote(s)));
-    }
-    match (host, port).to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(addr)) => tcp(addr),
-        _ => Err(format!("host not found in {}", quote(s))),
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Fingerprint, secret
 // ---------------------------------------------------------------------------
 
@@ -678,6 +297,12 @@ pub fn parse_secret(bytes: &[u8]) -> Result<Vec<u8>, String> {
     }
     Ok(key.to_vec())
 }
+
+mod cookie_spec;
+mod store;
+
+pub use cookie_spec::*;
+pub use store::*;
 
 #[cfg(test)]
 mod tests;

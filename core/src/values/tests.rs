@@ -1,4 +1,6 @@
 use super::*;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 const S: u64 = 1000;
 const M: u64 = 60 * S;
