@@ -60,7 +60,7 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 
     // SAFETY: r is live.
     let facts = unsafe { session::facts(r, conf, settings) };
-    start(r, state, settings.clone(), facts)
+    start(r, state, conf, facts)
 }
 
 fn location_conf(req: &ngx::ffi::ngx_http_request_t) -> Option<&'static LocConf> {
@@ -88,17 +88,21 @@ fn bypassed(req: &mut ngx_http_request_t, conf: &LocConf) -> bool {
 fn start(
     r: *mut ngx_http_request_t,
     state: &'static mut RequestState,
-    settings: Settings,
+    conf: &'static LocConf,
     facts: Facts,
 ) -> ngx_int_t {
     let state_ptr: *mut RequestState = state;
     // SAFETY: the connection's log outlives the request.
     let log = unsafe { (*(*r).connection).log };
     let task = ngx::async_::spawn(async move {
-        let outcome = session::run(&settings, &facts, log).await;
+        // The configuration outlives every request of its cycle.
+        let Some(settings) = conf.settings.as_ref() else {
+            return;
+        };
+        let outcome = session::run(conf, settings, &facts, log).await;
         // SAFETY: the task is owned by the request's state, dropped with the
         // request's pool: while it runs, r and the state are alive.
-        unsafe { conclude(r, &mut *state_ptr, &settings, outcome) };
+        unsafe { conclude(r, &mut *state_ptr, settings, outcome) };
     });
     // SAFETY: the state is alive (see above).
     let state = unsafe { &mut *state_ptr };

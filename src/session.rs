@@ -33,21 +33,19 @@ const ATTEMPTS: usize = 4;
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn facts(r: *mut ngx_http_request_t, conf: &LocConf, settings: &Settings) -> Facts {
+    let names = &conf.names;
+    let (mut token, mut nonce, mut secure_key) = (None, None, None);
     // SAFETY: forwarded from the caller.
-    let headers: Vec<&[u8]> = unsafe { cookie_headers(r) }.collect();
-    let lookup = |name: &str| {
-        let name = settings.cookie_name(name);
-        headers
-            .iter()
-            .find_map(|h| cookie::find(h, name.as_bytes()))
-    };
-    let token = lookup(&settings.cookie.name).and_then(secret::parse_token);
-    let nonce = lookup(&settings.nonce_cookie).and_then(secret::parse_text);
-    let secure_key = settings
-        .secure_cookie
-        .as_deref()
-        .and_then(lookup)
-        .and_then(secret::parse_text);
+    for header in unsafe { cookie_headers(r) } {
+        token = token.or_else(|| cookie::find(header, names.token.as_bytes()));
+        nonce = nonce.or_else(|| cookie::find(header, names.nonce.as_bytes()));
+        if let Some(name) = &names.secure {
+            secure_key = secure_key.or_else(|| cookie::find(header, name.as_bytes()));
+        }
+    }
+    let token = token.and_then(secret::parse_token);
+    let nonce = nonce.and_then(secret::parse_text);
+    let secure_key = secure_key.and_then(secret::parse_text);
     // SAFETY: r's connection is live.
     let https = unsafe { !(*(*r).connection).ssl.is_null() };
     let hasher = Hasher::new(settings.secret.as_ref().map(|s| &*s.0));
@@ -121,7 +119,12 @@ fn now_ms() -> u64 {
 }
 
 /// Finds, checks and updates the request's session.
-pub async fn run(settings: &Settings, facts: &Facts, log: *mut ngx_log_t) -> Outcome {
+pub async fn run(
+    conf: &LocConf,
+    settings: &Settings,
+    facts: &Facts,
+    log: *mut ngx_log_t,
+) -> Outcome {
     let hasher = Hasher::new(settings.secret.as_ref().map(|s| &*s.0));
     let io = Io {
         settings,
@@ -140,7 +143,7 @@ pub async fn run(settings: &Settings, facts: &Facts, log: *mut ngx_log_t) -> Out
         };
         match io.apply(&plan.writes, key.as_deref()).await {
             Ok(true) => {
-                let cookies = set_cookies(settings, &facts.presented, &plan.cookies);
+                let cookies = set_cookies(conf, settings, &facts.presented, &plan.cookies);
                 return Outcome::Decided(plan, cookies);
             }
             Ok(false) => continue, // lost a race: read again, decide again
@@ -317,7 +320,12 @@ fn secs(ms: u64) -> u32 {
 }
 
 /// The `Set-Cookie` values for the decided cookies.
-fn set_cookies(settings: &Settings, req: &Presented, out: &[CookieOut]) -> Vec<String> {
+fn set_cookies(
+    conf: &LocConf,
+    settings: &Settings,
+    req: &Presented,
+    out: &[CookieOut],
+) -> Vec<String> {
     let secure = settings.cookie.prefix.is_some()
         || match settings.cookie_secure {
             CookieSecure::On => true,
@@ -334,26 +342,26 @@ fn set_cookies(settings: &Settings, req: &Presented, out: &[CookieOut]) -> Vec<S
         secure: true,
         ..attrs.clone()
     };
-    let name = |base: &str| settings.cookie_name(base);
+    let names = &conf.names;
     let mut cookies = Vec::with_capacity(out.len() + 2);
     for c in out {
         match c {
             CookieOut::Token(t) => cookies.push(cookie::set_cookie(
-                &name(&settings.cookie.name),
+                &names.token,
                 &secret::token_text(t),
                 &attrs,
                 false,
             )),
             CookieOut::Nonce(n) => cookies.push(cookie::set_cookie(
-                &name(&settings.nonce_cookie),
+                &names.nonce,
                 &secret::text_of(n),
                 &attrs,
                 false,
             )),
             CookieOut::SecureKey(k) => {
-                if let Some(base) = &settings.secure_cookie {
+                if let Some(name) = &names.secure {
                     cookies.push(cookie::set_cookie(
-                        &name(base),
+                        name,
                         &secret::text_of(k),
                         &secure_attrs,
                         false,
@@ -361,22 +369,12 @@ fn set_cookies(settings: &Settings, req: &Presented, out: &[CookieOut]) -> Vec<S
                 }
             }
             CookieOut::ExpireAll => {
-                cookies.push(cookie::set_cookie(
-                    &name(&settings.cookie.name),
-                    "",
-                    &attrs,
-                    true,
-                ));
+                cookies.push(cookie::set_cookie(&names.token, "", &attrs, true));
                 if settings.nonces_enabled() {
-                    cookies.push(cookie::set_cookie(
-                        &name(&settings.nonce_cookie),
-                        "",
-                        &attrs,
-                        true,
-                    ));
+                    cookies.push(cookie::set_cookie(&names.nonce, "", &attrs, true));
                 }
-                if let (true, Some(base)) = (req.https, &settings.secure_cookie) {
-                    cookies.push(cookie::set_cookie(&name(base), "", &secure_attrs, true));
+                if let (true, Some(name)) = (req.https, &names.secure) {
+                    cookies.push(cookie::set_cookie(name, "", &secure_attrs, true));
                 }
             }
         }

@@ -51,6 +51,29 @@ pub struct LocConf {
     /// Resolved at merge time; `None` only for the http block's own copy,
     /// which no request uses.
     pub settings: Option<Settings>,
+    /// Cookie names as sent (prefix applied), computed once at merge time.
+    pub names: CookieNames,
+}
+
+/// The names the module's cookies are sent and read under.
+#[derive(Debug, Default)]
+pub struct CookieNames {
+    pub token: String,
+    pub nonce: String,
+    pub secure: Option<String>,
+}
+
+impl CookieNames {
+    fn of(settings: &Settings) -> CookieNames {
+        CookieNames {
+            token: settings.cookie_name(&settings.cookie.name),
+            nonce: settings.cookie_name(&settings.nonce_cookie),
+            secure: settings
+                .secure_cookie
+                .as_deref()
+                .map(|n| settings.cookie_name(n)),
+        }
+    }
 }
 
 /// nginx `merge_loc_conf` hook: inherit, apply defaults, cross-check.
@@ -104,6 +127,7 @@ fn merge(cf: &mut ngx_conf_t, prev: &mut LocConf, conf: &mut LocConf) -> Result<
             );
         }
     }
+    conf.names = CookieNames::of(&settings);
     conf.settings = Some(settings);
     Ok(())
 }

@@ -125,16 +125,20 @@ pub async fn exchange(
     timeout_ms: u64,
     log: *mut ngx_log_t,
 ) -> Result<Reply, StoreError> {
-    let mut out = Vec::with_capacity(128);
     let key = request_key(req);
-    let (index, name) = with_store(|store| {
-        let index = wire::route(key, &store.names);
-        (index, store.names.get(index).cloned())
-    })
-    .ok_or(StoreError::NotConfigured)?;
-    let server = name.ok_or(StoreError::NotConfigured)?;
+    let index =
+        with_store(|store| (!store.names.is_empty()).then(|| wire::route(key, &store.names)))
+            .flatten()
+            .ok_or(StoreError::NotConfigured)?;
+    // The name is only needed when something fails.
+    let server = || {
+        with_store(|store| store.names.get(index).cloned())
+            .flatten()
+            .unwrap_or_default()
+    };
+    let mut out = Vec::with_capacity(128);
     wire::encode(req, &mut out).map_err(|err| StoreError::Protocol {
-        server: server.clone(),
+        server: server(),
         err,
     })?;
 
@@ -148,10 +152,16 @@ pub async fn exchange(
             });
             Ok(reply)
         }
-        Some(Err(Failure::Io(err))) => Err(StoreError::Io { server, err }),
-        Some(Err(Failure::Wire(err))) => Err(StoreError::Protocol { server, err }),
+        Some(Err(Failure::Io(err))) => Err(StoreError::Io {
+            server: server(),
+            err,
+        }),
+        Some(Err(Failure::Wire(err))) => Err(StoreError::Protocol {
+            server: server(),
+            err,
+        }),
         None => Err(StoreError::Timeout {
-            server,
+            server: server(),
             ms: timeout_ms,
         }),
     }
@@ -183,7 +193,7 @@ async fn talk(
         peer.connected().await.map_err(Failure::Io)?;
     }
     peer.send_all(&out).await.map_err(Failure::Io)?;
-    let mut buf = Vec::with_capacity(512);
+    let mut buf = Vec::with_capacity(peer::RECV_CHUNK);
     loop {
         peer.recv_some(&mut buf).await.map_err(Failure::Io)?;
         if let Some((reply, used)) = wire::parse(req, &buf).map_err(Failure::Wire)? {

@@ -39,6 +39,9 @@ impl core::fmt::Display for IoError {
     }
 }
 
+/// Bytes asked of one recv(): a reply to our commands is far smaller.
+pub const RECV_CHUNK: usize = 4096;
+
 /// Where a connection's event handler finds the task to wake: `c->data`
 /// points at it while a `Peer` owns the connection.
 struct Link {
@@ -170,7 +173,7 @@ impl Peer {
 
     /// Reads what is available (at least one byte) into `buf`.
     pub async fn recv_some(&mut self, buf: &mut Vec<u8>) -> Result<usize, IoError> {
-        const CHUNK: usize = 4096;
+        const CHUNK: usize = RECV_CHUNK;
         poll_fn(|cx| {
             let start = buf.len();
             let c = match self.conn() {
