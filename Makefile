@@ -5,7 +5,7 @@
 #               bundled nginx (1.28) and Debian's nginx (1.22)
 #
 # Other targets: build, build-debian, unit, prove, prove-debian, test-addon,
-# lint, clean.
+# lint, bench, clean.
 
 MODULE      := ngx_http_paranoid_session_module
 CARGO       ?= cargo
@@ -25,7 +25,7 @@ CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 # Workers run as root when the tests do (they must read the test directory).
 ROOT_GLOBALS := $(if $(filter 0,$(shell id -u)),user root;,)
 
-.PHONY: help deps build build-debian unit prove prove-debian test test-addon lint demo clean
+.PHONY: help deps build build-debian unit prove prove-debian test test-addon lint demo bench clean
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -81,6 +81,14 @@ lint:
 
 demo: build
 	scripts/demo.sh $(VENDORED)/nginx $(VENDORED)/$(MODULE).so
+
+# Release build, then bench/run.sh: its own memcached and nginx on free
+# loopback ports, driven by wrk; prints one table. Knobs: BENCH_DURATION,
+# BENCH_RUNS, BENCH_CONNECTIONS (see bench/run.sh).
+bench:
+	@scripts/deps.sh wrk python3
+	$(CARGO) build --release
+	bench/run.sh
 
 clean:
 	rm -rf $(OUT)

@@ -1,0 +1,105 @@
+-- wrk script: a cookie jar per wrk thread, like one browser per thread.
+--
+-- request() sends the jar as a Cookie header; response() applies the
+-- response's cookies to it (a cookie with an empty value or Max-Age <= 0 is
+-- dropped). The jar starts empty, so the first responses create the
+-- thread's session. All connections of a thread share its jar: with
+-- -t N -c N every connection has its own session and every request presents
+-- the newest nonce.
+--
+-- wrk gives response() the headers as a table keyed by name, so of several
+-- Set-Cookie lines only the last is visible. bench/run.sh therefore has
+-- nginx echo all of them, joined by ", ", in X-Bench-Set-Cookie
+-- (add_header ... $sent_http_set_cookie); plain Set-Cookie is the fallback.
+--
+-- done() prints one line counting X-Session-Status values over all threads:
+--   bench-statuses: new=32 valid=123456
+
+local threads = {}
+
+function setup(thread)
+   table.insert(threads, thread)
+end
+
+local base = {}   -- wrk's own headers (-H), copied into every request
+jar = {}          -- cookie name -> value
+statuses = {}     -- X-Session-Status value -> count (read by done())
+
+function init(args)
+   for name, value in pairs(wrk.headers) do
+      base[name] = value
+   end
+end
+
+function request()
+   local headers = {}
+   for name, value in pairs(base) do
+      headers[name] = value
+   end
+   local pairs_ = {}
+   for name, value in pairs(jar) do
+      pairs_[#pairs_ + 1] = name .. "=" .. value
+   end
+   if #pairs_ > 0 then
+      headers["Cookie"] = table.concat(pairs_, "; ")
+   end
+   return wrk.format(nil, nil, headers)
+end
+
+-- "a=1; Path=/, b=2; Expires=Thu, 01 Jan 1970 00:00:01 GMT" -> two cookies:
+-- a comma starts a new cookie only when a name=value follows it.
+local function split_cookies(joined)
+   local list, cur = {}, nil
+   for piece in (joined .. ","):gmatch("([^,]*),") do
+      if cur and not piece:match("^%s*[%w!#%$%%&'%*%+%-%.%^_`|~]+=") then
+         cur = cur .. "," .. piece
+      else
+         if cur then list[#list + 1] = cur end
+         cur = piece
+      end
+   end
+   if cur then list[#list + 1] = cur end
+   return list
+end
+
+local function apply(joined)
+   for _, c in ipairs(split_cookies(joined)) do
+      local name, value = c:match("^%s*([^=;%s]+)=([^;]*)")
+      if name then
+         value = value:gsub("%s+$", "")
+         local max_age = tonumber(c:lower():match(";%s*max%-age=(%-?%d+)") or "")
+         if value == "" or (max_age and max_age <= 0) then
+            jar[name] = nil
+         else
+            jar[name] = value
+         end
+      end
+   end
+end
+
+function response(status, headers, body)
+   local s = headers["X-Session-Status"] or "none"
+   statuses[s] = (statuses[s] or 0) + 1
+   local set = headers["X-Bench-Set-Cookie"] or headers["Set-Cookie"]
+   if set then
+      apply(set)
+   end
+end
+
+function done(summary, latency, requests)
+   local total = {}
+   for _, thread in ipairs(threads) do
+      local t = thread:get("statuses")
+      if t then
+         for k, v in pairs(t) do
+            total[k] = (total[k] or 0) + v
+         end
+      end
+   end
+   local out = {}
+   for k, v in pairs(total) do
+      out[#out + 1] = k .. "=" .. v
+   end
+   table.sort(out)
+   io.write("bench-statuses: " .. table.concat(out, " ") .. "\n")
+end

@@ -1,0 +1,321 @@
+#!/usr/bin/env bash
+# The benchmark behind `make bench` (run `cargo build --release` first).
+#
+# Starts its own memcached (one thread) and nginx (one worker, access_log
+# off) on free loopback ports, drives them with wrk and prints one table:
+# req/s, p50, p99, non-2xx responses, memcached commands per request and the
+# ratio to bare nginx measured in the same run. Every scenario serves the
+# same 100-byte index.html; the scenarios differ only in their location:
+#
+#   bare    paranoid_session off
+#   steady  an existing valid session (created before wrk with one
+#           request), fingerprint on, paranoid_nonce_timeout off; wrk sends
+#           its Cookie header
+#   nonce   paranoid_nonce_timeout 1s, paranoid_nonce_window 1; wrk follows
+#           Set-Cookie with a cookie jar per wrk thread (bench/jar.lua)
+#   nonce-every-request
+#           paranoid_nonce_timeout 0; -t C -c C with the per-thread jar, so
+#           each connection has its own session and every request presents
+#           the newest nonce
+#   new     no cookie: a new session on every request
+#   memory  a fresh nginx; steady requests; the worker's VmRSS after 100k
+#           and after 1M requests
+#
+# Scenarios run interleaved (bare, steady, ..., new, then again) so that
+# drift of the machine hits all of them alike; medians are printed.
+#
+# Environment:
+#   BENCH_DURATION     wrk -d per run                           [5s]
+#   BENCH_RUNS         runs per scenario                        [3]
+#   BENCH_CONNECTIONS  wrk -c (and nonce-every-request's -t)    [32]
+#   BENCH_THREADS      wrk -t                                   [2]
+#   BENCH_KEEPALIVE    paranoid_session_store_keepalive         [64]
+#   BENCH_MEMORY_REQUESTS  request counts at which the worker's RSS is
+#                      read, or "off" to skip the memory scenario
+#                                                               [100000 1000000]
+#   BENCH_NGINX, BENCH_MODULE  nginx binary and module
+#                      [newest target/release/build/nginx-sys-*/out/objs/nginx,
+#                       target/release/libngx_http_paranoid_session_module.so]
+#   BENCH_KEEP=1       keep the temporary directory (configs, logs, raw wrk output)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+
+duration=${BENCH_DURATION:-5s}
+runs=${BENCH_RUNS:-3}
+conns=${BENCH_CONNECTIONS:-32}
+threads=${BENCH_THREADS:-2}
+keepalive=${BENCH_KEEPALIVE:-64}
+memory_points=${BENCH_MEMORY_REQUESTS:-100000 1000000}
+ua="paranoid-bench/1"
+
+nginx=${BENCH_NGINX:-$(ls -t "$top"/target/release/build/nginx-sys-*/out/objs/nginx 2>/dev/null | head -n1 || true)}
+module=${BENCH_MODULE:-$top/target/release/libngx_http_paranoid_session_module.so}
+[ -x "${nginx:-}" ] || { echo "bench: no nginx binary; run cargo build --release" >&2; exit 1; }
+[ -f "$module" ] || { echo "bench: no $module; run cargo build --release" >&2; exit 1; }
+for tool in wrk memcached python3; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool missing (scripts/deps.sh wrk python3)" >&2; exit 1; }
+done
+[ "$threads" -le "$conns" ] || { echo "bench: BENCH_THREADS > BENCH_CONNECTIONS" >&2; exit 1; }
+
+py() { python3 "$here/bench.py" "$@"; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/paranoid-bench.XXXXXX")
+memcached_pid=""
+nginx_pid=""
+wrk_pid=""
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    [ -n "$wrk_pid" ] && kill "$wrk_pid" 2>/dev/null
+    [ -n "$nginx_pid" ] && kill -TERM "$nginx_pid" 2>/dev/null
+    [ -n "$memcached_pid" ] && kill "$memcached_pid" 2>/dev/null
+    wait 2>/dev/null
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        echo "bench: kept $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$tmp/conf" "$tmp/html" "$tmp/logs" "$tmp/wrk"
+mapfile -t free_ports < <(py ports 2)
+memcached_port=${free_ports[0]}
+nginx_port=${free_ports[1]}
+url="http://127.0.0.1:$nginx_port"
+
+# 100 bytes of HTML, the same for every scenario.
+printf '%s\n' '<!DOCTYPE html><html><head><title>bench</title></head><body><p>paranoid session</p></body></html>  ' \
+    > "$tmp/html/index.html"
+printf '%s' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$tmp/conf/paranoid.key"
+
+user=()
+root_user=""
+if [ "$(id -u)" -eq 0 ]; then
+    user=(-u root)
+    root_user="user root;"
+fi
+
+# Location per scenario; everything else is shared. The two headers are on
+# every location (bare too, where they are empty and not sent), so each
+# scenario pays for them: X-Session-Status and X-Bench-Set-Cookie (all the
+# Set-Cookie lines in one, for bench/jar.lua) are read by the cookie-jar
+# scenarios.
+cat > "$tmp/conf/nginx.conf" <<EOF
+$root_user
+worker_processes 1;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+daemon off;
+load_module $module;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    access_log off;
+    default_type text/html;
+    keepalive_requests 1000000;
+
+    paranoid_session_store 127.0.0.1:$memcached_port;
+    # Sized to the client concurrency, as an operator would: with the
+    # default 16 and 32 connections in flight, connections beyond the pool
+    # are closed on release and redialled (BENCH_KEEPALIVE=16 shows it).
+    paranoid_session_store_keepalive $keepalive;
+    paranoid_session_secret_file paranoid.key;
+    paranoid_on_violation deny;     # a violation is a 403: counted as non-2xx
+
+    server {
+        listen 127.0.0.1:$nginx_port;
+        root html;
+        add_header X-Session-Status \$paranoid_session_status always;
+        add_header X-Bench-Set-Cookie \$sent_http_set_cookie always;
+
+        location /bare/ {
+            paranoid_session off;
+            try_files /index.html =404;
+        }
+        location /steady/ {
+            paranoid_session on;
+            paranoid_nonce_timeout off;
+            try_files /index.html =404;
+        }
+        location /nonce/ {
+            paranoid_session on;
+            paranoid_nonce_timeout 1s;
+            paranoid_nonce_window 1;
+            try_files /index.html =404;
+        }
+        location /nonce-every-request/ {
+            paranoid_session on;
+            paranoid_nonce_timeout 0;
+            try_files /index.html =404;
+        }
+        location /new/ {
+            paranoid_session on;
+            try_files /index.html =404;
+        }
+    }
+}
+EOF
+
+start_memcached() {
+    memcached "${user[@]}" -l 127.0.0.1 -p "$memcached_port" -U 0 -t 1 -m 1024 -c 4096 &
+    memcached_pid=$!
+    for _ in $(seq 50); do
+        py stats "$memcached_port" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "bench: memcached did not start" >&2
+    exit 1
+}
+
+start_nginx() {
+    "$nginx" -p "$tmp/" -c conf/nginx.conf -t -q
+    "$nginx" -p "$tmp/" -c conf/nginx.conf &
+    nginx_pid=$!
+    for _ in $(seq 50); do
+        [ -n "$(worker_pid)" ] && py status "$url/bare/" "$ua" "" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "bench: nginx did not start:" >&2
+    cat "$tmp/logs/error.log" >&2
+    exit 1
+}
+
+stop_nginx() {
+    kill -QUIT "$nginx_pid"
+    wait "$nginx_pid" || true
+    nginx_pid=""
+}
+
+worker_pid() {
+    local c
+    for c in $(cat "/proc/$nginx_pid/task/$nginx_pid/children" 2>/dev/null); do
+        echo "$c"
+        return
+    done
+}
+
+rss_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# run_wrk NAME RUN WRK-ARGS...: one wrk run, recorded with the delta of
+# memcached's stats around it.
+run_wrk() {
+    local name=$1 run=$2
+    shift 2
+    local out="$tmp/wrk/$name.$run"
+    py stats "$memcached_port" > "$out.before"
+    wrk --latency -H "User-Agent: $ua" "$@" > "$out" 2>&1 &
+    wrk_pid=$!
+    wait "$wrk_pid" || { cat "$out" >&2; exit 1; }
+    wrk_pid=""
+    py stats "$memcached_port" > "$out.after"
+    if [ "$run" != warmup ]; then
+        py record "$tmp/results.jsonl" "$name" "$run" "$out" "$out.before" "$out.after"
+    fi
+}
+
+run_scenario() {
+    local name=$1 run=$2 d=${3:-$duration}
+    case $name in
+        bare)
+            run_wrk bare "$run" -t"$threads" -c"$conns" -d"$d" "$url/bare/" ;;
+        steady)
+            run_wrk steady "$run" -t"$threads" -c"$conns" -d"$d" \
+                -H "Cookie: $steady_cookie" "$url/steady/" ;;
+        nonce)
+            run_wrk nonce "$run" -t"$threads" -c"$conns" -d"$d" \
+                -s "$here/jar.lua" "$url/nonce/" ;;
+        nonce-every-request)
+            run_wrk nonce-every-request "$run" -t"$conns" -c"$conns" -d"$d" \
+                -s "$here/jar.lua" "$url/nonce-every-request/" ;;
+        new)
+            run_wrk new "$run" -t"$threads" -c"$conns" -d"$d" "$url/new/" ;;
+    esac
+}
+
+started=$(date +%s)
+echo "bench: $("$nginx" -v 2>&1), $(memcached -V), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1,2)"
+echo "bench: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "bench: wrk -t$threads -c$conns -d$duration, $runs runs per scenario; nonce-every-request: -t$conns -c$conns"
+
+start_memcached
+start_nginx
+
+# The steady scenario's session, created by one request (same User-Agent as
+# wrk: it is part of the fingerprint), then checked.
+steady_cookie=$(py session "$url/steady/" "$ua")
+check=$(py status "$url/steady/" "$ua" "$steady_cookie")
+[ "$check" = "200 valid" ] || { echo "bench: steady session not valid: $check" >&2; exit 1; }
+
+scenarios=(bare steady nonce nonce-every-request new)
+echo "bench: warm-up"
+for s in "${scenarios[@]}"; do
+    run_scenario "$s" warmup 1s
+done
+for run in $(seq "$runs"); do
+    for s in "${scenarios[@]}"; do
+        echo "bench: run $run/$runs $s"
+        run_scenario "$s" "$run"
+    done
+done
+
+# Memory: a fresh worker, steady requests, VmRSS at each count. wrk runs
+# for as long as the steady rate says the next count needs (at least 1 s),
+# again if it fell short; the counts printed are the real ones.
+memory_json=""
+if [ "$memory_points" != off ]; then
+    stop_nginx
+    start_nginx
+    pid=$(worker_pid)
+    rate=$(py median "$tmp/results.jsonl" steady)
+    [ "$rate" -gt 0 ] || rate=1000
+    done_requests=0
+    chunk=0
+    points=""
+    for target in $memory_points; do
+        while [ "$done_requests" -lt "$target" ]; do
+            chunk=$((chunk + 1))
+            [ "$chunk" -le 50 ] || { echo "bench: memory scenario does not progress" >&2; exit 1; }
+            secs=$(( (target - done_requests + rate - 1) / rate ))
+            [ "$secs" -ge 1 ] || secs=1
+            echo "bench: memory: $done_requests requests so far, wrk for ${secs}s towards $target"
+            run_wrk memory "$chunk" -t"$threads" -c"$conns" -d"${secs}s" \
+                -H "Cookie: $steady_cookie" "$url/steady/"
+            n=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' "$tmp/wrk/memory.$chunk")
+            done_requests=$((done_requests + n))
+        done
+        points="$points${points:+,}{\"requests\": $done_requests, \"rss_kib\": $(rss_kib "$pid")}"
+    done
+    respawned=false
+    [ "$(worker_pid)" = "$pid" ] || respawned=true
+    memory_json="$tmp/memory.json"
+    echo "{\"pid\": $pid, \"respawned\": $respawned, \"points\": [$points]}" > "$memory_json"
+fi
+
+echo
+echo "nginx $("$nginx" -v 2>&1 | sed 's|.*nginx/||'), $(nproc) CPUs ($(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "wrk -t$threads -c$conns -d$duration (nonce-every-request: -t$conns -c$conns), $runs runs"
+echo
+py table "$tmp/results.jsonl" $memory_json
+
+# Anything nginx logged (violations at warn, store errors at error).
+if [ -s "$tmp/logs/error.log" ]; then
+    echo
+    echo "nginx error log: $(wc -l < "$tmp/logs/error.log") lines; by level:" \
+        "$(grep -oE '\[(emerg|alert|crit|error|warn)\]' "$tmp/logs/error.log" | sort | uniq -c | tr -s ' ' | tr '\n' ' ')"
+    head -n 5 "$tmp/logs/error.log" | cut -c1-300
+fi
+echo
+echo "bench: done in $(( $(date +%s) - started ))s"
