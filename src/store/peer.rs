@@ -180,6 +180,18 @@ impl Peer {
                 Ok(c) => c,
                 Err(e) => return Poll::Ready(Err(e)),
             };
+            // SAFETY: the read event of a live connection.
+            let rev = unsafe { &mut *c.read };
+            if rev.ready() == 0 {
+                // Nothing has arrived since the socket was last drained:
+                // wait for the event instead of a recv() bound to fail.
+                // SAFETY: as above.
+                if unsafe { ngx_handle_read_event(rev, 0) } != NGX_OK as isize {
+                    return Poll::Ready(Err(IoError::Recv("cannot arm read event".into())));
+                }
+                self.link.waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
             buf.resize(start + CHUNK, 0);
             let Some(recv) = c.recv else {
                 buf.truncate(start);
