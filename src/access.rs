@@ -13,6 +13,7 @@ use nginx_sys::{
 use ngx::core::Status as NgxStatus;
 use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_log_error;
+use paranoid_core::secret;
 use paranoid_core::settings::{Settings, StoreFailure};
 
 use crate::conf::LocConf;
@@ -75,11 +76,9 @@ fn bypassed(req: &mut ngx_http_request_t, conf: &LocConf) -> bool {
         return false;
     };
     values.iter().any(|cv| {
-        let mut out = nginx_sys::ngx_str_t::default();
-        // SAFETY: the complex value was compiled for this configuration;
-        // nginx evaluates it into the request pool.
-        let rc = unsafe { nginx_sys::ngx_http_complex_value(req, cv.as_ptr(), &mut out) };
-        rc == nginx_sys::NGX_OK as isize && !out.is_empty() && out.as_bytes() != b"0"
+        // SAFETY: req is a live request.
+        let value = unsafe { cv.evaluate(req) };
+        value.is_some_and(|v| !v.is_empty() && v != b"0")
     })
 }
 
@@ -139,7 +138,10 @@ unsafe fn conclude(
                 // SAFETY: the request's connection log is alive; nginx adds
                 // the client address. Never a token, nonce or key here.
                 let log = unsafe { (*(*r).connection).log };
-                let uid = plan.offender.map(|u| hex(&u[..4])).unwrap_or_default();
+                let uid = plan
+                    .offender
+                    .map(|u| secret::hex(&u[..4]))
+                    .unwrap_or_default();
                 ngx_log_error!(
                     NGX_LOG_WARN,
                     log,
@@ -151,7 +153,7 @@ unsafe fn conclude(
             }
             state.status = Some(plan.status);
             state.violation = plan.violation;
-            state.uid = plan.uid.map(|u| hex(&u)).unwrap_or_default();
+            state.uid = plan.uid.map(|u| secret::hex(&u)).unwrap_or_default();
             state.cookies = cookies;
             if plan.deny {
                 Verdict::Reject(NGX_HTTP_FORBIDDEN as usize)
@@ -194,10 +196,4 @@ fn finish(verdict: Verdict) -> ngx_int_t {
         Verdict::Continue => NgxStatus::NGX_DECLINED.into(),
         Verdict::Reject(code) => code as ngx_int_t,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    paranoid_core::secret::push_hex(&mut out, bytes);
-    out
 }

@@ -102,15 +102,3 @@ pub unsafe fn create(r: *mut ngx_http_request_t) -> Option<&'static mut RequestS
         Some(&mut *state)
     }
 }
-
-/// A null-safe view for variable handlers.
-///
-/// # Safety
-/// `r` must be a live request.
-pub unsafe fn peek(r: *mut ngx_http_request_t) -> Option<&'static RequestState> {
-    if r.is_null() {
-        return None;
-    }
-    // SAFETY: forwarded from the caller.
-    unsafe { find(r).map(|s| &*s) }
-}

@@ -92,19 +92,11 @@ unsafe fn fingerprint(
     let Some(Fingerprint::Values(values)) = conf.fingerprint.as_ref() else {
         return None;
     };
-    let mut texts: Vec<&[u8]> = Vec::with_capacity(values.len());
-    for cv in values {
-        let mut out = nginx_sys::ngx_str_t::default();
-        // SAFETY: the complex value was compiled for this configuration;
-        // nginx evaluates it into the request pool, alive as long as r.
-        let rc = unsafe { nginx_sys::ngx_http_complex_value(r, cv.as_ptr(), &mut out) };
-        if rc != nginx_sys::NGX_OK as isize {
-            texts.push(b"");
-            continue;
-        }
-        // SAFETY: see above.
-        texts.push(unsafe { core::slice::from_raw_parts(out.data, out.len) });
-    }
+    let texts: Vec<&[u8]> = values
+        .iter()
+        // SAFETY: r is a live request (the caller's contract).
+        .map(|cv| unsafe { cv.evaluate(r) }.unwrap_or_default())
+        .collect();
     let (v4, v6) = settings.ip_prefix;
     Some(paranoid_core::fingerprint::fingerprint(
         hasher, &texts, v4, v6,
@@ -260,7 +252,7 @@ impl Io<'_> {
                     session,
                 } => {
                     let new_key = secret::key_for_hash(prefix, token_hash);
-                    let value = Record::Session(session.clone()).encode();
+                    let value = session.encode();
                     self.exchange(&Request::Add {
                         key: new_key.as_bytes(),
                         value: &value,
@@ -270,7 +262,7 @@ impl Io<'_> {
                 }
                 Write::Update { session, cas } => {
                     let Some(key) = key else { continue };
-                    let value = Record::Session(session.clone()).encode();
+                    let value = session.encode();
                     self.exchange(&Request::Set {
                         key: key.as_bytes(),
                         value: &value,

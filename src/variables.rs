@@ -53,7 +53,7 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> Result<(), ()> {
 /// look at it (off, or before the access phase).
 fn value_of(r: *mut ngx_http_request_t, which: Which) -> &'static [u8] {
     // SAFETY: variable handlers get a live request.
-    let Some(state) = (unsafe { request_state::peek(r) }) else {
+    let Some(state) = (unsafe { request_state::find(r) }) else {
         return b"";
     };
     match which {

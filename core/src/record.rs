@@ -254,6 +254,17 @@ impl Pointer {
     }
 }
 
+impl Session {
+    /// The canonical encoding of `Record::Session(self)`, without moving or
+    /// copying the session into a `Record` first.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + self.encoded_len());
+        out.push(VERSION);
+        self.encode_into(&mut out);
+        out
+    }
+}
+
 impl Record {
     /// Length of [`encode`](Self::encode)'s output.
     pub fn encoded_len(&self) -> usize {

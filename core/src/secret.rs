@@ -145,6 +145,13 @@ pub fn key_for_hash(prefix: &str, hash: &Hash) -> String {
     key
 }
 
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 * bytes.len());
+    push_hex(&mut out, bytes);
+    out
+}
+
 /// Lowercase hex of `bytes` appended to `out`.
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -5,7 +5,8 @@ use core::ptr::{self, NonNull};
 
 use nginx_sys::{
     ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
-    ngx_http_complex_value_t, ngx_pcalloc, ngx_str_t, NGX_OK,
+    ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_pcalloc, ngx_str_t,
+    NGX_OK,
 };
 
 use super::Fingerprint;
@@ -18,6 +19,26 @@ pub struct ComplexValue(NonNull<ngx_http_complex_value_t>);
 impl ComplexValue {
     pub fn as_ptr(self) -> *mut ngx_http_complex_value_t {
         self.0.as_ptr()
+    }
+
+    /// The value for request `r`, in `r`'s pool; None when a variable
+    /// could not be evaluated.
+    ///
+    /// # Safety
+    /// `r` must be a live request; the slice lives as long as its pool.
+    pub unsafe fn evaluate(self, r: *mut ngx_http_request_t) -> Option<&'static [u8]> {
+        let mut out = ngx_str_t::default();
+        // SAFETY: the value was compiled for this configuration; nginx
+        // evaluates it into the request pool, alive as long as r.
+        let rc = unsafe { ngx_http_complex_value(r, self.as_ptr(), &mut out) };
+        if rc != NGX_OK as isize {
+            return None;
+        }
+        if out.len == 0 {
+            return Some(&[]);
+        }
+        // SAFETY: nginx returned `len` bytes at `data` in the request pool.
+        Some(unsafe { core::slice::from_raw_parts(out.data, out.len) })
     }
 
     /// Whether the value holds variables (a constant cannot tell clients

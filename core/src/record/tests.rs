@@ -389,3 +389,13 @@ fn random_records_round_trip() {
         assert_canonical(&changed);
     }
 }
+
+#[test]
+fn session_encode_matches_record_encode() {
+    for previous in [0, 1, 16, 20] {
+        let s = session(true, true, true, previous);
+        assert_eq!(s.encode(), Record::Session(s.clone()).encode());
+    }
+    let s = session(false, false, false, 0);
+    assert_eq!(s.encode(), Record::Session(s.clone()).encode());
+}
