@@ -12,6 +12,8 @@ use strict;
 
 use Test::More;
 
+use IO::Socket::INET;
+
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 # t/lib's Test::Nginx, unless PERL5LIB points at an nginx-tests checkout.
@@ -76,7 +78,7 @@ $t->write_file_expand('nginx.conf', config('127.0.0.1:%%PORT_11211%%', 2));
 memcached_start($t, 11211);
 $t->run();
 
-$t->plan(9);
+$t->plan(11);
 
 ###############################################################################
 
@@ -94,6 +96,27 @@ for (1 .. 1000) {
 is($valid, 1000, '1000 sequential session requests');
 my $opened = connections() - $before - 1;
 cmp_ok($opened, '<=', 1, "keepalive 2: $opened new connection(s)");
+
+# 40 requests at once: their commands are pipelined on the open connection
+# instead of dialling one connection each.
+
+$before = connections();
+my @socks = map {
+	IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . port(8080))
+		or die "connect: $!";
+} 1 .. 40;
+for my $s (@socks) {
+	print $s "GET / HTTP/1.0\r\nHost: localhost\r\n$cookie\r\n\r\n";
+}
+$valid = 0;
+for my $s (@socks) {
+	local $/;
+	my $r = <$s> // '';
+	$valid++ if $r =~ /\[valid\]/;
+}
+is($valid, 40, '40 concurrent session requests');
+$opened = connections() - $before - 1;
+cmp_ok($opened, '<=', 1, "40 concurrent: $opened new connection(s)");
 
 $t->stop();
 

@@ -1,7 +1,8 @@
 //! The session store: memcached, reached through nginx peer connections on
 //! the worker's event loop. One `Store` per worker holds the servers and
-//! their keepalive pools; `exchange` sends one meta command and reads its
-//! reply within a deadline.
+//! their connections; `exchange` queues one meta command on a connection
+//! (commands are pipelined, see `pipeline`) and waits for its reply within
+//! a deadline.
 
 use core::cell::UnsafeCell;
 use core::future::{poll_fn, Future};
@@ -9,15 +10,15 @@ use core::pin::pin;
 use core::task::Poll;
 use core::time::Duration;
 
-use nginx_sys::{ngx_connection_t, ngx_log_t};
+use nginx_sys::ngx_log_t;
 use paranoid_core::wire::{self, Reply, Request, WireError};
 
 use crate::conf::MainConf;
 
-pub mod peer;
+pub mod pipeline;
 pub mod server;
 
-use peer::{IoError, Peer};
+use pipeline::{Failure, IoError, Pipeline, Slot};
 use server::Server;
 
 /// Why an exchange with memcached failed.
@@ -109,13 +110,38 @@ pub fn init(main: &MainConf) {
     unsafe { *STORE.0.get() = Some(Store { servers, names }) };
 }
 
-/// Removes a connection that the idle handler is about to close.
-pub(crate) fn forget_idle(c: *mut ngx_connection_t) {
+/// Takes the pipeline at `p` out of its server's list, if still there.
+pub(crate) fn take_pipeline(p: *const Pipeline) -> Option<Box<Pipeline>> {
     with_store(|store| {
-        for server in &mut store.servers {
-            server.idle.retain(|idle| idle.as_ptr() != c);
+        store
+            .servers
+            .iter_mut()
+            .find_map(|server| server.take(|q| core::ptr::eq(q, p)))
+    })
+    .flatten()
+}
+
+/// After replies were delivered: closes the pipeline at `p` if nothing
+/// waits on it and its server already keeps enough idle connections (or
+/// the worker is shutting down).
+pub(crate) fn release_if_idle(p: *const Pipeline) {
+    // SAFETY: a plain read of nginx's flag, on the worker's thread.
+    let exiting = unsafe { nginx_sys::ngx_exiting } != 0;
+    let surplus = with_store(|store| {
+        let server = store
+            .servers
+            .iter_mut()
+            .find(|server| server.conns.iter().any(|q| core::ptr::eq(&**q, p)))?;
+        if exiting || server.idle() > server.keepalive {
+            server.take(|q| core::ptr::eq(q, p) && q.in_flight() == 0)
+        } else {
+            None
         }
-    });
+    })
+    .flatten();
+    if let Some(pipeline) = surplus {
+        (*pipeline).shut(Failure::Io(IoError::Closed));
+    }
 }
 
 /// Sends `req` to the server owning its key and returns the reply, within
@@ -142,16 +168,22 @@ pub async fn exchange(
         err,
     })?;
 
-    let talk = talk(index, req, out, log);
-    match with_deadline(talk, timeout_ms).await {
-        Some(Ok((reply, peer))) => {
-            with_store(|store| {
-                if let Some(s) = store.servers.get_mut(index) {
-                    peer.release(s);
-                }
-            });
-            Ok(reply)
-        }
+    let slot = Slot::new(req);
+    let id = with_store(|store| {
+        store
+            .servers
+            .get_mut(index)
+            .map(|s| s.submit(&out, slot.clone(), log))
+    })
+    .flatten()
+    .ok_or(StoreError::NotConfigured)?
+    .map_err(|err| StoreError::Io {
+        server: server(),
+        err,
+    })?;
+
+    match with_deadline(slot.wait(), timeout_ms).await {
+        Some(Ok(reply)) => Ok(reply),
         Some(Err(Failure::Io(err))) => Err(StoreError::Io {
             server: server(),
             err,
@@ -160,49 +192,23 @@ pub async fn exchange(
             server: server(),
             err,
         }),
-        None => Err(StoreError::Timeout {
-            server: server(),
-            ms: timeout_ms,
-        }),
-    }
-}
-
-enum Failure {
-    Io(IoError),
-    Wire(WireError),
-}
-
-/// Connect (or reuse), send, read one reply. The peer is returned for reuse
-/// only after a complete reply with nothing left over.
-async fn talk(
-    index: usize,
-    req: &Request<'_>,
-    out: Vec<u8>,
-    log: *mut ngx_log_t,
-) -> Result<(Reply, Peer), Failure> {
-    let opened = with_store(|store| {
-        store
-            .servers
-            .get_mut(index)
-            .map(|server| Peer::open(server, log))
-    })
-    .flatten()
-    .ok_or(Failure::Io(IoError::Closed))?;
-    let (mut peer, connected) = opened.map_err(Failure::Io)?;
-    if !connected {
-        peer.connected().await.map_err(Failure::Io)?;
-    }
-    peer.send_all(&out).await.map_err(Failure::Io)?;
-    let mut buf = Vec::with_capacity(peer::RECV_CHUNK);
-    loop {
-        peer.recv_some(&mut buf).await.map_err(Failure::Io)?;
-        if let Some((reply, used)) = wire::parse(req, &buf).map_err(Failure::Wire)? {
-            if used != buf.len() {
-                return Err(Failure::Wire(WireError::Protocol(
-                    "unexpected bytes after the reply".into(),
-                )));
+        None => {
+            // memcached answers in order: the replies behind this one are
+            // late too, so the connection goes, with what waits on it.
+            let late = with_store(|store| {
+                store
+                    .servers
+                    .get_mut(index)
+                    .and_then(|s| s.take(|p| p.id == id))
+            })
+            .flatten();
+            if let Some(pipeline) = late {
+                (*pipeline).shut(Failure::Io(IoError::Dropped));
             }
-            return Ok((reply, peer));
+            Err(StoreError::Timeout {
+                server: server(),
+                ms: timeout_ms,
+            })
         }
     }
 }

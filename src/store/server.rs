@@ -1,12 +1,14 @@
 //! One memcached server as a worker sees it: its socket address in the form
 //! nginx's peer connections take, its name for logs and routing, and its
-//! pool of idle keepalive connections.
+//! connections, each carrying pipelined commands.
 
 use core::mem;
-use core::ptr::NonNull;
+use std::rc::Rc;
 
-use nginx_sys::{ngx_connection_t, ngx_str_t};
+use nginx_sys::{ngx_log_t, ngx_str_t};
 use paranoid_core::values::{StoreAddr, StoreServer};
+
+use super::pipeline::{IoError, Pipeline, Slot, MAX_IN_FLIGHT};
 
 /// A socket address kept alive, and at a stable place, for the worker's
 /// lifetime: peer connections point into it.
@@ -16,9 +18,15 @@ pub struct Server {
     name_str: ngx_str_t,
     sockaddr: Box<libc::sockaddr_storage>,
     pub socklen: libc::socklen_t,
-    /// Idle keepalive connections, most recently used last.
-    pub idle: Vec<NonNull<ngx_connection_t>>,
+    /// Open connections, filled first to last: commands gather on the
+    /// first one, so they leave and return in batches. Boxed: each
+    /// connection's `data` points at its pipeline, which must not move.
+    #[allow(clippy::vec_box)]
+    pub conns: Vec<Box<Pipeline>>,
+    /// Connections kept open while nothing waits on them; also the most
+    /// there may be (at least one).
     pub keepalive: usize,
+    next_id: u64,
 }
 
 impl Server {
@@ -30,8 +38,9 @@ impl Server {
             name,
             sockaddr: Box::new(sockaddr),
             socklen,
-            idle: Vec::with_capacity(keepalive),
+            conns: Vec::new(),
             keepalive,
+            next_id: 0,
         };
         // The String's heap buffer does not move when `server` does.
         server.name_str = ngx_str_t {
@@ -47,6 +56,44 @@ impl Server {
 
     pub fn name_ptr(&mut self) -> *mut ngx_str_t {
         &mut self.name_str
+    }
+
+    /// Queues an encoded command on the first connection with room,
+    /// dialling a new one when all are full. Returns the connection's id.
+    pub fn submit(
+        &mut self,
+        command: &[u8],
+        slot: Rc<Slot>,
+        log: *mut ngx_log_t,
+    ) -> Result<u64, IoError> {
+        if let Some(p) = self
+            .conns
+            .iter_mut()
+            .find(|p| p.in_flight() < MAX_IN_FLIGHT)
+        {
+            p.submit(command, slot);
+            return Ok(p.id);
+        }
+        if self.conns.len() >= self.keepalive.max(1) {
+            return Err(IoError::Busy);
+        }
+        self.next_id += 1;
+        let mut p = Pipeline::open(self, self.next_id, log)?;
+        p.submit(command, slot);
+        let id = p.id;
+        self.conns.push(p);
+        Ok(id)
+    }
+
+    /// Takes a connection out of the list (to be shut by the caller).
+    pub fn take(&mut self, which: impl Fn(&Pipeline) -> bool) -> Option<Box<Pipeline>> {
+        let i = self.conns.iter().position(|p| which(p))?;
+        Some(self.conns.remove(i))
+    }
+
+    /// Connections with nothing waiting on them.
+    pub fn idle(&self) -> usize {
+        self.conns.iter().filter(|p| p.in_flight() == 0).count()
     }
 }
 
