@@ -1,0 +1,155 @@
+//! Settings merging and the checks between directives
+//! (`RawSettings::inherit` and `RawSettings::resolve`).
+
+use paranoid_core::settings::{CookieSecure, OnViolation, RawSettings, StoreFailure};
+use paranoid_core::values::{CookiePrefix, CookieSpec, SameSite};
+use proptest::prelude::*;
+use proptest::sample::select;
+
+use crate::config;
+
+/// Few names, so that clashes between the three cookies are common.
+fn name() -> impl Strategy<Value = String> {
+    select(vec![
+        "sessionid",
+        "sessionnonce",
+        "sessionid_https",
+        "a",
+        "b",
+    ])
+    .prop_map(String::from)
+}
+
+fn spec() -> impl Strategy<Value = CookieSpec> {
+    (
+        name(),
+        select(vec![SameSite::Strict, SameSite::Lax, SameSite::None]),
+        proptest::option::of(select(vec![CookiePrefix::Host, CookiePrefix::Secure])),
+    )
+        .prop_map(|(name, samesite, prefix)| CookieSpec {
+            name,
+            samesite,
+            prefix,
+            ..CookieSpec::default()
+        })
+}
+
+/// One block's settings: each directive set or not.
+fn raw() -> impl Strategy<Value = RawSettings> {
+    use proptest::option::of;
+    (
+        (
+            of(any::<bool>()),
+            of(any::<u64>()),
+            of(select(vec![StoreFailure::Deny, StoreFailure::Allow])),
+            of("[a-z:]{0,5}"),
+            of((any::<u8>(), any::<u8>())),
+            of(of(any::<u64>())),
+            of(any::<u32>()),
+            of(of(any::<u64>())),
+            of(of(any::<u64>())),
+            of(any::<u64>()),
+        ),
+        (
+            of(any::<u64>()),
+            of(spec()),
+            of(name()),
+            of(of(name())),
+            of(select(vec![
+                CookieSecure::Auto,
+                CookieSecure::On,
+                CookieSecure::Off,
+            ])),
+            of(select(vec![
+                OnViolation::Clear,
+                OnViolation::Deny,
+                OnViolation::Log,
+            ])),
+            of(any::<bool>()),
+            of(any::<bool>()),
+            of(any::<bool>()),
+        ),
+    )
+        .prop_map(|(a, b)| RawSettings {
+            enabled: a.0,
+            store_timeout_ms: a.1,
+            store_failure: a.2,
+            key_prefix: a.3,
+            secret: None,
+            ip_prefix: a.4,
+            nonce_timeout_ms: a.5,
+            nonce_window: a.6,
+            nonce_window_timeout_ms: a.7,
+            key_timeout_ms: a.8,
+            idle_timeout_ms: a.9,
+            absolute_timeout_ms: b.0,
+            cookie: b.1,
+            nonce_cookie: b.2,
+            secure_cookie: b.3,
+            cookie_secure: b.4,
+            on_violation: b.5,
+            rotate: b.6,
+            destroy: b.7,
+            harden_cookies: b.8,
+        })
+}
+
+/// The cross-directive rules, read from the documentation: what `resolve`
+/// must refuse.
+fn allowed(r: &RawSettings) -> bool {
+    let cookie = r.cookie.clone().unwrap_or_default();
+    let secure = r.cookie_secure.unwrap_or(CookieSecure::Auto);
+    let prefix = cookie.prefix.map_or("", |p| p.as_str());
+    let token = format!("{prefix}{}", cookie.name);
+    let nonce = format!(
+        "{prefix}{}",
+        r.nonce_cookie.as_deref().unwrap_or("sessionnonce")
+    );
+    let secure_name = r
+        .secure_cookie
+        .clone()
+        .unwrap_or(Some("sessionid_https".to_owned()))
+        .map(|n| format!("{prefix}{n}"));
+    !(secure == CookieSecure::Off && (cookie.samesite == SameSite::None || cookie.prefix.is_some()))
+        && !(r.rotate == Some(true) && r.destroy == Some(true))
+        && token != nonce
+        && secure_name.is_none_or(|s| s != token && s != nonce)
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// resolve refuses exactly what the rules forbid, with a printable
+    /// one-line message, and keeps what was set.
+    #[test]
+    fn resolve_follows_the_rules(r in raw()) {
+        let result = r.resolve();
+        prop_assert_eq!(result.is_ok(), allowed(&r), "{:?}", result.as_ref().err());
+        match result {
+            Ok(s) => {
+                prop_assert_eq!(s.enabled, r.enabled.unwrap_or(false));
+                prop_assert_eq!(s.nonce_window, r.nonce_window.unwrap_or(1));
+                prop_assert_eq!(s.secure_cookie.clone(), r.secure_cookie.clone().unwrap_or(Some("sessionid_https".to_owned())));
+                prop_assert_eq!(&s.cookie, &r.cookie.clone().unwrap_or_default());
+                prop_assert_eq!(s.nonces_enabled(), r.nonce_timeout_ms.unwrap_or(Some(1000)).is_some());
+            }
+            Err(message) => prop_assert!(!message.is_empty() && !message.chars().any(char::is_control)),
+        }
+    }
+
+    /// A block keeps what it set and takes the rest from the enclosing
+    /// one; inheriting twice changes nothing more.
+    #[test]
+    fn inherit_fills_only_the_gaps(mut inner in raw(), outer in raw()) {
+        let own = inner.clone();
+        inner.inherit(&outer);
+        prop_assert_eq!(&inner.cookie, &own.cookie.clone().or(outer.cookie.clone()));
+        prop_assert_eq!(inner.secure_cookie.clone(), own.secure_cookie.clone().or(outer.secure_cookie.clone()));
+        prop_assert_eq!(inner.rotate, own.rotate.or(outer.rotate));
+        prop_assert_eq!(inner.nonce_window, own.nonce_window.or(outer.nonce_window));
+        prop_assert_eq!(inner.key_prefix.clone(), own.key_prefix.clone().or(outer.key_prefix.clone()));
+        let once = format!("{inner:?}");
+        inner.inherit(&outer);
+        prop_assert_eq!(format!("{inner:?}"), once);
+    }
+}
