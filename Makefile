@@ -5,7 +5,7 @@
 #               bundled nginx (1.28) and Debian's nginx (1.22)
 #
 # Other targets: build, build-debian, unit, prove, prove-debian, test-addon,
-# lint, bench, clean.
+# test-asan, lint, bench, clean.
 
 MODULE      := ngx_http_paranoid_session_module
 CARGO       ?= cargo
@@ -74,6 +74,15 @@ test: unit prove prove-debian
 # full nginx build and a release build of the module).
 test-addon: build
 	scripts/addon-build.sh
+
+# The bundled nginx (clang) and the module (rustc -Zsanitizer=address) built
+# with AddressSanitizer into target/asan and build/asan, then t/ on that
+# build; fails on any sanitizer report (build/asan/reports). See
+# scripts/asan.sh.
+.PHONY: test-asan
+test-asan:
+	@scripts/deps.sh clang libclang-rt-14-dev llvm
+	PROVE_JOBS=$(PROVE_JOBS) TESTS="$(TESTS)" scripts/asan.sh
 
 lint:
 	$(CARGO) fmt --all --check
