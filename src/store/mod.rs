@@ -8,16 +8,17 @@ use core::cell::UnsafeCell;
 use core::future::{poll_fn, Future};
 use core::pin::pin;
 use core::task::Poll;
-use core::time::Duration;
 
 use nginx_sys::ngx_log_t;
 use paranoid_core::wire::{self, Reply, Request, WireError};
 
 use crate::conf::MainConf;
 
+mod deadline;
 pub mod pipeline;
 pub mod server;
 
+use deadline::Deadline;
 use pipeline::{Failure, IoError, Pipeline, Slot};
 use server::Server;
 
@@ -224,10 +225,11 @@ fn request_key<'a>(req: &Request<'a>) -> &'a [u8] {
 }
 
 /// Polls `fut` until it finishes or `ms` milliseconds pass (`None`).
-/// Dropping the unfinished future closes its connection.
+/// The timer is not cancelable (see `deadline`); dropping the unfinished
+/// future leaves its slot to be filled, unread, by the late reply.
 async fn with_deadline<F: Future>(fut: F, ms: u64) -> Option<F::Output> {
     let mut fut = pin!(fut);
-    let mut timer = pin!(ngx::async_::sleep(Duration::from_millis(ms)));
+    let mut timer = pin!(Deadline::new(ms));
     poll_fn(|cx| {
         if let Poll::Ready(out) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(out));
