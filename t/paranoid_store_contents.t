@@ -113,8 +113,10 @@ my $IP = '10.98.76.54';
 
 # Every secret a client was given, from all Set-Cookie headers seen.
 my %secrets;
+my $rotations = 0;	# each leaves the old token behind as a pointer
 sub collect {
 	my ($r) = @_;
+	$rotations++ if (session_vars($r)->{status} // '') eq 'rotated';
 	for my $c (values %{set_cookies($r)}) {
 		$secrets{$c->{value}} = 1 if length $c->{value} >= 16;
 	}
@@ -158,7 +160,10 @@ my @plain = grep { /^ps:/ } @keys;
 my @prefixed = grep { m!^myapp/sess-! } @keys;
 my @keyed = grep { /^keyed:/ } @keys;
 
-is(scalar @plain, 8, 'default prefix: 4 sessions, 4 old tokens');
+# 4 rotations above, more if a slow machine took over a second for the first
+# three requests of a browser
+is(scalar @plain, 4 + $rotations,
+	"default prefix: 4 sessions, $rotations old tokens");
 is(join(' ', grep { !/^(ps:|myapp\/sess-|keyed:)[0-9a-f]{64}\z/ } @keys), '',
 	'every key is a prefix and 64 hex chars');
 is(scalar @prefixed, 1, 'key prefix: one session under it');
