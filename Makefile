@@ -5,7 +5,7 @@
 #               bundled nginx (1.28) and Debian's nginx (1.22)
 #
 # Other targets: build, build-debian, unit, prove, prove-debian, test-addon,
-# test-asan, lint, bench, clean.
+# test-nginx-suite, test-asan, lint, bench, clean.
 
 MODULE      := ngx_http_paranoid_session_module
 CARGO       ?= cargo
@@ -25,7 +25,8 @@ CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 # Workers run as root when the tests do (they must read the test directory).
 ROOT_GLOBALS := $(if $(filter 0,$(shell id -u)),user root;,)
 
-.PHONY: help deps build build-debian unit prove prove-debian test test-addon lint demo bench clean
+.PHONY: help deps build build-debian unit prove prove-debian test test-addon \
+	test-nginx-suite lint demo bench clean
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -74,6 +75,15 @@ test: unit prove prove-debian
 # full nginx build and a release build of the module).
 test-addon: build
 	scripts/addon-build.sh
+
+# nginx's own test suite (an nginx-tests checkout) against the bundled nginx
+# without the module, with it loaded, and with paranoid_harden_cookies on,
+# compared file by file; then t/*.t under its Test::Nginx on both nginx
+# builds. Skipped when NGINX_TESTS (relative to this directory) is absent.
+NGINX_TESTS ?= ../shared/nginx-tests
+
+test-nginx-suite:
+	NGINX_TESTS="$(NGINX_TESTS)" scripts/nginx-suite.sh
 
 # The bundled nginx (clang) and the module (rustc -Zsanitizer=address) built
 # with AddressSanitizer into target/asan and build/asan, then t/ on that
