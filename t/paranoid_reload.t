@@ -3,8 +3,11 @@
 # Tests for paranoid_session module: nginx reloaded ten times while a load
 # generator keeps using existing sessions (a new nonce on every request,
 # tokens cycled every second). Every request gets its answer, every answer
-# is a 200 for the same session, each reload's new workers take over, and
-# the sessions are still valid afterwards.
+# is a 200 for the same session with a new nonce (none was lost), each
+# reload's new workers take over, and the sessions are still valid
+# afterwards. A request may be retried once on a new connection when the
+# old worker closed its idle keep-alive connection: at most one per
+# connection and reload.
 
 ###############################################################################
 
@@ -71,7 +74,7 @@ $t->write_file('load', 'load');
 memcached_start($t, 11211);
 $t->run();
 
-$t->plan(10);
+$t->plan(11);
 
 ###############################################################################
 
@@ -99,7 +102,8 @@ is(scalar @sessions, $SESSIONS, 'sessions created before the load');
 
 my $gen = wait_until(5, sub { settled($t, []) }) || [];
 my $load = Test::Paranoid::Load->start(sessions => \@sessions,
-	peers => [ '127.0.0.1:' . port(8080) ], uri => '/load');
+	peers => [ '127.0.0.1:' . port(8080) ], uri => '/load',
+	renew => 'sessionnonce');
 $load->wait_sent(50, 10);
 
 # Each reload: the old workers noted, SIGHUP, then wait until two new
@@ -133,7 +137,9 @@ is($served_by_new, $RELOADS,
 	'after each reload only the new workers answer');
 ok($all->{sent} >= $RELOADS * 60, "load ran: $all->{sent} requests");
 is($all->{failed}, 0, 'no request failed');
-is($all->{bad}, 0, 'every answer a 200 for the same session');
+is($all->{bad}, 0, 'every answer a 200 for the same session, a new nonce');
+ok($all->{retried} <= $SESSIONS * $RELOADS,
+	"at most one retry per connection and reload ($all->{retried})");
 diag(Test::Paranoid::Load::summary($all), "\n",
 	join("\n", map { Test::Paranoid::Load::sample_line($_) }
 		@{$report->{samples}})) if $all->{failed} || $all->{bad};
@@ -147,11 +153,14 @@ my $going = 0;
 for my $i (0 .. $#sessions) {
 	my $s = $report->{sessions}[$i] or next;
 	my $b = browser(ua => $sessions[$i]{ua})->set(%{$s->{cookies}});
-	my $v = session_vars($b->get('/load'));
+	my $r = $b->get('/load');
+	my $v = session_vars($r);
+	# a new nonce only if the one presented was current
 	$going++ if ($v->{status} // '') =~ /^(valid|rotated)\z/
-		&& ($v->{uid} // '') eq $sessions[$i]{uid};
+		&& ($v->{uid} // '') eq $sessions[$i]{uid}
+		&& set_cookies($r)->{sessionnonce};
 }
-is($going, $SESSIONS, 'every session still valid after the reloads');
+is($going, $SESSIONS, 'every session still valid and current afterwards');
 
 $t->stop();
 

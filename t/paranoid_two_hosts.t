@@ -213,14 +213,15 @@ for my $i (1 .. 6) {
 		uid => $v->{uid} };
 }
 my $load = Test::Paranoid::Load->start(sessions => \@sessions, uri => '/load',
-	peers => [ map { '127.0.0.1:' . port($_) } 8080, 8081 ]);
+	peers => [ map { '127.0.0.1:' . port($_) } 8080, 8081 ],
+	renew => 'sessionnonce');
 $load->wait_sent(1200, 15);
 my $report = $load->stop;
 my $all = Test::Paranoid::Load::total($report);
 note(sprintf 'load: %.1f s, %s', $report->{elapsed},
 	Test::Paranoid::Load::summary($all));
 ok($all->{sent} >= 1200, "load: $all->{sent} requests");
-is($all->{ok}, $all->{sent}, 'load: every request valid, same uid')
+is($all->{ok}, $all->{sent}, 'load: every request valid, a new nonce')
 	or diag(Test::Paranoid::Load::summary($all), "\n",
 		join "\n", map { Test::Paranoid::Load::sample_line($_) }
 			@{$report->{samples}});

@@ -22,7 +22,10 @@ package Test::Paranoid::Load;
 # received response that is not ok
 # is "bad" (by reason: "code:503", "status:new", "uid"...); a request that
 # got no complete response is "failed" (connect, reset, eof, partial,
-# timeout). sent = ok + bad + failed.
+# timeout). sent = ok + bad + failed. With renew => 'cookie name' (e.g. the
+# nonce cookie under paranoid_nonce_timeout 0), an ok response must also set
+# that cookie: one that does not means the session presented a superseded
+# nonce, so an earlier answer was lost ("stale").
 #
 # A reused keep-alive connection that the server closes before sending any
 # byte of the response (an idle connection closed by a worker that shuts
@@ -243,7 +246,7 @@ sub _child {
 	$SIG{PIPE} = 'IGNORE';
 	my $t0 = time;
 	my %st = (phase => 'start', phases => {}, order => [], samples => [],
-		rounds => 0);
+		rounds => 0, renew => $o->{renew});
 	_new_phase(\%st, 'start');
 
 	my @sess = map {
@@ -542,6 +545,10 @@ sub _judge {
 		$finish->($f, 'bad', "status:$status", @extra);
 	} elsif (defined $s->{uid} && $uid ne $s->{uid}) {
 		$finish->($f, 'bad', 'uid', @extra, expected => $s->{uid});
+	} elsif (defined $st->{renew} && !exists $set{$st->{renew}}) {
+		# the cookie is renewed on every request only when the one
+		# presented is current: the session is behind, an answer lost
+		$finish->($f, 'bad', 'stale', @extra);
 	} else {
 		$s->{uid} //= $uid;
 		$finish->($f, 'ok', 'ok', got => $got);
