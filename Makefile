@@ -34,11 +34,14 @@ help:
 deps:
 	@scripts/deps.sh
 
-# The module for the bundled nginx, and that nginx binary.
+# The module for the bundled nginx, and that nginx binary. Copies are
+# renamed into place: overwriting a .so that a running nginx has mapped
+# crashes its workers.
 build: deps
 	$(CARGO) build $(CARGO_PROFILE_FLAG)
 	@mkdir -p $(VENDORED)
-	cp target/$(PROFILE)/lib$(MODULE).so $(VENDORED)/$(MODULE).so
+	cp target/$(PROFILE)/lib$(MODULE).so $(VENDORED)/.$(MODULE).so.tmp
+	mv -f $(VENDORED)/.$(MODULE).so.tmp $(VENDORED)/$(MODULE).so
 	@nginx=$$(ls -t target/$(PROFILE)/build/nginx-sys-*/out/objs/nginx | head -n1); \
 	  ln -sf "$$(cd "$$(dirname "$$nginx")" && pwd)/nginx" $(VENDORED)/nginx
 	@echo "built $(VENDORED)/$(MODULE).so for $$($(VENDORED)/nginx -v 2>&1)"
@@ -51,7 +54,8 @@ build-debian: deps
 	  $(CARGO) build $(CARGO_PROFILE_FLAG) --no-default-features \
 	  --features export-modules --target-dir target/debian
 	@mkdir -p $(DEBIAN)
-	cp target/debian/$(PROFILE)/lib$(MODULE).so $(DEBIAN)/$(MODULE).so
+	cp target/debian/$(PROFILE)/lib$(MODULE).so $(DEBIAN)/.$(MODULE).so.tmp
+	mv -f $(DEBIAN)/.$(MODULE).so.tmp $(DEBIAN)/$(MODULE).so
 	@echo "built $(DEBIAN)/$(MODULE).so for $$($(DEBIAN_NGINX) -v 2>&1)"
 
 unit: deps

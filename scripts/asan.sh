@@ -95,7 +95,8 @@ build() {
     [ -n "$nginx" ] || { echo "asan: nginx binary not found under $tdir" >&2; exit 1; }
 
     mkdir -p "$out"
-    cp "$so" "$out/$module.so"
+    cp "$so" "$out/.$module.so.tmp"
+    mv -f "$out/.$module.so.tmp" "$out/$module.so"
     ln -sf "$nginx" "$out/nginx"
 
     # Both sides instrumented, and every __asan_* symbol the module needs
