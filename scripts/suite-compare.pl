@@ -141,9 +141,14 @@ sub diagnostics {
 sub counts {
 	my ($dir) = @_;
 	my %n = (pass => 0, fail => 0, skip => 0);
-	$n{$_->{status}}++ for grep { defined } map { result($dir, $_) } @names;
-	return sprintf "%d files: %d passed, %d failed, %d skipped",
-		$n{pass} + $n{fail} + $n{skip}, $n{pass}, $n{fail}, $n{skip};
+	my @failed;
+	for my $r (grep { defined } map { result($dir, $_) } @names) {
+		$n{$r->{status}}++;
+		push @failed, $r->{name} if $r->{status} eq 'fail';
+	}
+	return sprintf "%d files: %d passed, %d failed%s, %d skipped",
+		$n{pass} + $n{fail} + $n{skip}, $n{pass}, $n{fail},
+		(@failed ? " (@failed)" : ''), $n{skip};
 }
 
 print basename($base), ": ", counts($base), "\n";
