@@ -12,6 +12,15 @@
 -- nginx echo all of them, joined by ", ", in X-Bench-Set-Cookie
 -- (add_header ... $sent_http_set_cookie); plain Set-Cookie is the fallback.
 --
+-- With the argument "queue" (wrk ... -s jar.lua URL -- queue) every session
+-- has a jar of its own instead, and exactly one request in flight: a
+-- response's cookies (those the request sent, echoed by nginx in
+-- X-Bench-Cookie, updated by its Set-Cookie) become the Cookie header of the
+-- next request the thread sends, on whichever connection is free. With
+-- -c 32 there are 32 sessions, each always presenting its newest nonce, and
+-- wrk needs no thread per connection. The first request of every
+-- connection, with nothing queued, creates a session.
+--
 -- done() prints one line counting X-Session-Status values over all threads:
 --   bench-statuses: new=32 valid=123456
 
@@ -25,10 +34,33 @@ local base = {}   -- wrk's own headers (-H), copied into every request
 jar = {}          -- cookie name -> value
 statuses = {}     -- X-Session-Status value -> count (read by done())
 
+local queue_mode = false
+local queue, first, last = {}, 1, 0   -- formatted requests, oldest first
+
 function init(args)
    for name, value in pairs(wrk.headers) do
       base[name] = value
    end
+   queue_mode = args[1] == "queue"
+end
+
+local function format(cookie)
+   local headers = {}
+   for name, value in pairs(base) do
+      headers[name] = value
+   end
+   if cookie and cookie ~= "" then
+      headers["Cookie"] = cookie
+   end
+   return wrk.format(nil, nil, headers)
+end
+
+local function serialize(j)
+   local pairs_ = {}
+   for name, value in pairs(j) do
+      pairs_[#pairs_ + 1] = name .. "=" .. value
+   end
+   return table.concat(pairs_, "; ")
 end
 
 -- The request is formatted again only after the jar changed: the load
@@ -36,21 +68,18 @@ end
 local cached = nil
 
 function request()
-   if cached then
-      return cached
+   if queue_mode then
+      if first <= last then
+         local r = queue[first]
+         queue[first] = nil
+         first = first + 1
+         return r
+      end
+      return format(nil)
    end
-   local headers = {}
-   for name, value in pairs(base) do
-      headers[name] = value
+   if not cached then
+      cached = format(serialize(jar))
    end
-   local pairs_ = {}
-   for name, value in pairs(jar) do
-      pairs_[#pairs_ + 1] = name .. "=" .. value
-   end
-   if #pairs_ > 0 then
-      headers["Cookie"] = table.concat(pairs_, "; ")
-   end
-   cached = wrk.format(nil, nil, headers)
    return cached
 end
 
@@ -70,16 +99,16 @@ local function split_cookies(joined)
    return list
 end
 
-local function apply(joined)
+local function apply(j, joined)
    for _, c in ipairs(split_cookies(joined)) do
       local name, value = c:match("^%s*([^=;%s]+)=([^;]*)")
       if name then
          value = value:gsub("%s+$", "")
          local max_age = tonumber(c:lower():match(";%s*max%-age=(%-?%d+)") or "")
          if value == "" or (max_age and max_age <= 0) then
-            jar[name] = nil
+            j[name] = nil
          else
-            jar[name] = value
+            j[name] = value
          end
          cached = nil
       end
@@ -90,8 +119,18 @@ function response(status, headers, body)
    local s = headers["X-Session-Status"] or "none"
    statuses[s] = (statuses[s] or 0) + 1
    local set = headers["X-Bench-Set-Cookie"] or headers["Set-Cookie"]
-   if set then
-      apply(set)
+   if queue_mode then
+      local j = {}
+      for name, value in (headers["X-Bench-Cookie"] or ""):gmatch("([^=;%s]+)=([^;]*)") do
+         j[name] = value
+      end
+      if set then
+         apply(j, set)
+      end
+      last = last + 1
+      queue[last] = format(serialize(j))
+   elseif set then
+      apply(jar, set)
    end
 end
 

@@ -14,9 +14,13 @@
 #   nonce   paranoid_nonce_timeout 1s, paranoid_nonce_window 1; wrk follows
 #           Set-Cookie with a cookie jar per wrk thread (bench/jar.lua)
 #   nonce-every-request
-#           paranoid_nonce_timeout 0; -t C -c C with the per-thread jar, so
-#           each connection has its own session and every request presents
-#           the newest nonce
+#           paranoid_nonce_timeout 0; -t T -c C, jar.lua in "queue" mode:
+#           C sessions, each with exactly one request in flight, so every
+#           request presents its session's newest nonce
+#   nonce-every-request-t32
+#           the same location with -t C -c C and the per-thread jar: each
+#           connection has its own session (and wrk a thread per
+#           connection, which costs wrk itself 4x more CPU per request)
 #   new     no cookie: a new session on every request
 #   memory  a fresh nginx; steady requests; the worker's VmRSS after 100k
 #           and after 1M requests
@@ -27,9 +31,9 @@
 # Environment:
 #   BENCH_DURATION     wrk -d per run                           [5s]
 #   BENCH_RUNS         runs per scenario                        [3]
-#   BENCH_CONNECTIONS  wrk -c (and nonce-every-request's -t)    [32]
+#   BENCH_CONNECTIONS  wrk -c (and nonce-every-request-t32's -t) [32]
 #   BENCH_THREADS      wrk -t                                   [2]
-#   BENCH_KEEPALIVE    paranoid_session_store_keepalive         [64]
+#   BENCH_KEEPALIVE    paranoid_session_store_keepalive         [16]
 #   BENCH_MEMORY_REQUESTS  request counts at which the worker's RSS is
 #                      read, or "off" to skip the memory scenario
 #                                                               [100000 1000000]
@@ -46,7 +50,7 @@ duration=${BENCH_DURATION:-5s}
 runs=${BENCH_RUNS:-3}
 conns=${BENCH_CONNECTIONS:-32}
 threads=${BENCH_THREADS:-2}
-keepalive=${BENCH_KEEPALIVE:-64}
+keepalive=${BENCH_KEEPALIVE:-16}
 memory_points=${BENCH_MEMORY_REQUESTS:-100000 1000000}
 ua="paranoid-bench/1"
 
@@ -103,11 +107,11 @@ if [ "$(id -u)" -eq 0 ]; then
     root_user="user root;"
 fi
 
-# Location per scenario; everything else is shared. The two headers are on
+# Location per scenario; everything else is shared. The three headers are on
 # every location (bare too, where they are empty and not sent), so each
-# scenario pays for them: X-Session-Status and X-Bench-Set-Cookie (all the
-# Set-Cookie lines in one, for bench/jar.lua) are read by the cookie-jar
-# scenarios.
+# scenario pays for them: X-Session-Status, X-Bench-Set-Cookie (all the
+# Set-Cookie lines in one) and X-Bench-Cookie (the request's Cookie header,
+# for jar.lua's queue mode) are read by the cookie-jar scenarios.
 cat > "$tmp/conf/nginx.conf" <<EOF
 $root_user
 worker_processes 1;
@@ -126,9 +130,8 @@ http {
     keepalive_requests 1000000;
 
     paranoid_session_store 127.0.0.1:$memcached_port;
-    # Sized to the client concurrency, as an operator would: with the
-    # default 16 and 32 connections in flight, connections beyond the pool
-    # are closed on release and redialled (BENCH_KEEPALIVE=16 shows it).
+    # The directive's default: commands are pipelined, so one connection
+    # carries all of a worker's exchanges whatever the client concurrency.
     paranoid_session_store_keepalive $keepalive;
     paranoid_session_secret_file paranoid.key;
     paranoid_on_violation deny;     # a violation is a 403: counted as non-2xx
@@ -138,6 +141,7 @@ http {
         root html;
         add_header X-Session-Status \$paranoid_session_status always;
         add_header X-Bench-Set-Cookie \$sent_http_set_cookie always;
+        add_header X-Bench-Cookie \$http_cookie always;
 
         location /bare/ {
             paranoid_session off;
@@ -238,7 +242,10 @@ run_scenario() {
             run_wrk nonce "$run" -t"$threads" -c"$conns" -d"$d" \
                 -s "$here/jar.lua" "$url/nonce/" ;;
         nonce-every-request)
-            run_wrk nonce-every-request "$run" -t"$conns" -c"$conns" -d"$d" \
+            run_wrk nonce-every-request "$run" -t"$threads" -c"$conns" -d"$d" \
+                -s "$here/jar.lua" "$url/nonce-every-request/" -- queue ;;
+        nonce-every-request-t32)
+            run_wrk nonce-every-request-t32 "$run" -t"$conns" -c"$conns" -d"$d" \
                 -s "$here/jar.lua" "$url/nonce-every-request/" ;;
         new)
             run_wrk new "$run" -t"$threads" -c"$conns" -d"$d" "$url/new/" ;;
@@ -248,7 +255,7 @@ run_scenario() {
 started=$(date +%s)
 echo "bench: $("$nginx" -v 2>&1), $(memcached -V), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1,2)"
 echo "bench: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "bench: wrk -t$threads -c$conns -d$duration, $runs runs per scenario; nonce-every-request: -t$conns -c$conns"
+echo "bench: wrk -t$threads -c$conns -d$duration, $runs runs per scenario; nonce-every-request-t32: -t$conns -c$conns"
 
 start_memcached
 start_nginx
@@ -259,7 +266,7 @@ steady_cookie=$(py session "$url/steady/" "$ua")
 check=$(py status "$url/steady/" "$ua" "$steady_cookie")
 [ "$check" = "200 valid" ] || { echo "bench: steady session not valid: $check" >&2; exit 1; }
 
-scenarios=(bare steady nonce nonce-every-request new)
+scenarios=(bare steady nonce nonce-every-request nonce-every-request-t32 new)
 echo "bench: warm-up"
 for s in "${scenarios[@]}"; do
     run_scenario "$s" warmup 1s
@@ -306,7 +313,7 @@ fi
 
 echo
 echo "nginx $("$nginx" -v 2>&1 | sed 's|.*nginx/||'), $(nproc) CPUs ($(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "wrk -t$threads -c$conns -d$duration (nonce-every-request: -t$conns -c$conns), $runs runs"
+echo "wrk -t$threads -c$conns -d$duration (nonce-every-request-t32: -t$conns -c$conns), $runs runs"
 echo
 py table "$tmp/results.jsonl" $memory_json
 
