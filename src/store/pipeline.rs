@@ -368,14 +368,14 @@ unsafe extern "C" fn on_read(ev: *mut ngx_event_t) {
         // SAFETY: see above; no other reference to the pipeline is live.
         unsafe { (*p).readable() }
     };
+    let finished = failure.is_none() && !done.is_empty();
     // The failure first: a reply read before it still reaches its slot,
     // and waking tasks can submit new commands only to a live pipeline.
-    if let Some(why) = failure.clone() {
+    if let Some(why) = failure {
         if let Some(pipeline) = super::take_pipeline(p) {
             (*pipeline).shut(why);
         }
     }
-    let finished = failure.is_none() && !done.is_empty();
     for (slot, reply) in done {
         slot.finish(Ok(reply));
     }
