@@ -550,20 +550,8 @@ my $elapsed = time - $started;
 # lines show them, and the token cookie it sets (the first one).
 sub answer {
 	my ($r) = @_;
-	my $end = index($r, "\r\n\r\n");
-	my ($first, @lines) = split /\r\n/, $end >= 0 ? substr($r, 0, $end) : $r;
-	my %a = (code => ($first // '') =~ m!^HTTP/\d\.\d (\d{3}) ! ? $1 : 0);
-	for my $line (@lines) {
-		my ($name, $value) = split /:[ \t]*/, $line, 2;
-		$name = lc $name;
-		if ($name =~ /^x-(status|uid|violation)\z/) {
-			my $var = $1;
-			($a{$var}) = ($value // '') =~ /^\[(.*)\]\z/;
-		} elsif ($name eq 'set-cookie' && $value =~ /^sessionid=([^;]*)/) {
-			$a{token} //= $1;
-		}
-	}
-	return \%a;
+	my $v = session_vars($r);
+	return { %$v, code => $v->{code} // 0, token => session_cookie($r) };
 }
 
 # Judges one answer: '' if it is as expected, else what is wrong.

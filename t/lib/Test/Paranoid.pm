@@ -17,7 +17,7 @@ use Test::Nginx;
 our @EXPORT = qw/ memcached_start memcached_pid memcached_stats memcached_cmd
 	session_cookie cookie_header get_with
 	memcached_lookups memcached_keys memcached_value
-	set_cookie_lines set_cookies set_cookie_count session_vars
+	set_cookie_lines set_cookies set_cookie_count session_vars apply_set_cookies
 	browser make_cert b64url_hex /;
 
 # Starts memcached on port($port) of $host (127.0.0.1 unless given), or on a
@@ -223,6 +223,25 @@ sub set_cookies {
 # The module's variables as the tests' add_header lines show them:
 # X-Status, X-Uid and X-Violation, each "[value]"; undef when absent.
 # {code} is the HTTP status code.
+# Applies a response's Set-Cookie lines to a jar (name => value): a cookie
+# with Max-Age <= 0 or an Expires in the past century is removed.
+sub apply_set_cookies {
+	my ($jar, $r) = @_;
+	for my $line (set_cookie_lines($r)) {
+		my $c = _parse_set_cookie($line);
+		my $max_age = $c->{attrs}{'max-age'};
+		my $gone = (defined $max_age && $max_age =~ /^-?\d+$/
+				&& $max_age <= 0)
+			|| ($c->{attrs}{expires} // '') =~ /\b19(?:70|[0-6]\d)\b/;
+		if ($gone) {
+			delete $jar->{$c->{name}};
+		} else {
+			$jar->{$c->{name}} = $c->{value};
+		}
+	}
+	return $jar;
+}
+
 sub session_vars {
 	my ($r) = @_;
 	my $head = _head($r);
@@ -338,18 +357,7 @@ sub start {
 # Updates the jar from a response's Set-Cookie headers.
 sub absorb {
 	my ($self, $r) = @_;
-	for my $line (Test::Paranoid::set_cookie_lines($r)) {
-		my $c = Test::Paranoid::_parse_set_cookie($line);
-		my $max_age = $c->{attrs}{'max-age'};
-		my $gone = (defined $max_age && $max_age =~ /^-?\d+$/
-				&& $max_age <= 0)
-			|| ($c->{attrs}{expires} // '') =~ /\b19(?:70|[0-6]\d)\b/;
-		if ($gone) {
-			delete $self->{jar}{$c->{name}};
-		} else {
-			$self->{jar}{$c->{name}} = $c->{value};
-		}
-	}
+	Test::Paranoid::apply_set_cookies($self->{jar}, $r);
 	return $self;
 }
 

@@ -53,6 +53,8 @@ use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw/ WNOHANG _exit /;
 use Socket qw/ IPPROTO_TCP TCP_NODELAY /;
+
+use Test::Paranoid qw/ apply_set_cookies session_vars set_cookies /;
 use Time::HiRes qw/ time /;
 
 use Exporter qw/ import /;
@@ -508,10 +510,8 @@ sub _complete {
 sub _judge {
 	my ($st, $p, $s, $f, $finish, $r) = @_;
 	my $c = $f->{conn};
-	my %h;
-	for (qw/ Status Uid Violation Pid /) {
-		$h{lc $_} = ($r->{head} =~ /^X-$_: \[([^\]\r\n]*)\]\r?$/mi)[0];
-	}
+	my %h = %{session_vars($r->{head})};
+	$h{pid} = ($r->{head} =~ /^X-Pid: \[([^\]\r\n]*)\]\r?$/mi)[0];
 	if ($r->{close}) {
 		close $c->{sock};
 		$c->{sock} = undef;
@@ -522,9 +522,9 @@ sub _judge {
 	$p->{pid}{$h{pid}}++ if defined $h{pid};
 	$s->{status} = $h{status} // '';
 
-	_absorb($s, $r->{head});
-	my %set = map { /^([^=]+)=([^;]*)/ ? ($1 => $2) : () }
-		$r->{head} =~ /^Set-Cookie:[ \t]*([^\r\n]*)/mgi;
+	apply_set_cookies($s->{cookies} //= {}, $r->{head});
+	my %set = map { $_->{name} => $_->{value} }
+		values %{set_cookies($r->{head})};
 	my $got = "$r->{code} $h{status}" . ($h{violation} ? "/$h{violation}" : '')
 		. (%set ? ' ' . _short_cookies(\%set) : '');
 
@@ -555,18 +555,5 @@ sub _judge {
 	}
 }
 
-# Follows a response's Set-Cookie headers; Max-Age=0 removes a cookie.
-sub _absorb {
-	my ($s, $head) = @_;
-	for my $line ($head =~ /^Set-Cookie:[ \t]*([^\r\n]*)/mgi) {
-		my ($pair, @attrs) = split /;\s*/, $line;
-		my ($name, $value) = $pair =~ /^([^=]+)=(.*)$/ or next;
-		if (grep { /^Max-Age=(-?\d+)$/i && $1 <= 0 } @attrs) {
-			delete $s->{cookies}{$name};
-		} else {
-			$s->{cookies}{$name} = $value;
-		}
-	}
-}
 
 1;
