@@ -14,7 +14,7 @@
 //! | `Get`    | `mg <key> v c t l [T<ttl>]`            | `VA` value, `EN` miss           |
 //! | `Add`    | `ms <key> <len> ME T<ttl>` + data      | `HD` stored, `NS` exists        |
 //! | `Set`    | `ms <key> <len> T<ttl> [C<cas>]` + data| `HD`, `NS`; with CAS `EX`, `NF` |
-//! | `Delete` | `md <key>`                             | `HD` deleted, `NF` miss         |
+//! | `Delete` | `md <key> [C<cas>]`                    | `HD` deleted, `NF` miss; with CAS `EX` |
 //! | `Touch`  | `mg <key> T<ttl>`                      | `HD` touched, `EN` miss         |
 //!
 //! No quiet (`q`) or opaque flags: every request gets exactly one reply, in
@@ -45,10 +45,7 @@ pub enum Request<'a> {
     /// sets a new TTL (seconds) atomically with the read. The TTL and idle
     /// time in the reply are those from before the touch (memcached 1.6.18:
     /// `mg k v c t l T120` on an item with 58 s left answers `t58`).
-    Get {
-        key: &'a [u8],
-        touch: Option<u32>,
-    },
+    Get { key: &'a [u8], touch: Option<u32> },
     /// ms in add mode: stores only if absent.
     Add {
         key: &'a [u8],
@@ -62,14 +59,11 @@ pub enum Request<'a> {
         ttl: u32,
         cas: Option<u64>,
     },
-    Delete {
-        key: &'a [u8],
-    },
+    /// md, compare-and-swap when cas is Some: the item is removed only if
+    /// nobody changed it since it was read.
+    Delete { key: &'a [u8], cas: Option<u64> },
     /// touch only: new TTL, no value returned.
-    Touch {
-        key: &'a [u8],
-        ttl: u32,
-    },
+    Touch { key: &'a [u8], ttl: u32 },
 }
 
 /// The meaning of one reply, for the request it answers.
@@ -161,7 +155,7 @@ impl Request<'_> {
             Request::Get { key, .. }
             | Request::Add { key, .. }
             | Request::Set { key, .. }
-            | Request::Delete { key }
+            | Request::Delete { key, .. }
             | Request::Touch { key, .. } => key,
         }
     }
@@ -200,7 +194,11 @@ impl Request<'_> {
                 options.compare_cas = cas;
                 build_set(key, value, &options)
             }
-            Request::Delete { key } => build_delete(key, &DeleteOptions::default()),
+            Request::Delete { key, cas } => {
+                let mut options = DeleteOptions::default();
+                options.compare_cas = cas;
+                build_delete(key, &options)
+            }
         }
     }
 
@@ -393,7 +391,10 @@ fn interpret(
             ReturnCode::Hd,
         ) => Ok(Reply::Stored),
         (Request::Add { .. } | Request::Set { .. }, ReturnCode::Ns) => Ok(Reply::NotStored),
-        (Request::Set { cas: Some(_), .. }, ReturnCode::Ex) => Ok(Reply::Exists),
+        (
+            Request::Set { cas: Some(_), .. } | Request::Delete { cas: Some(_), .. },
+            ReturnCode::Ex,
+        ) => Ok(Reply::Exists),
         (Request::Set { cas: Some(_), .. }, ReturnCode::Nf) => Ok(Reply::NotFound),
         _ => unexpected(),
     }

@@ -14,7 +14,7 @@ use paranoid_core::wire::{self, Reply, Request, WireError};
 
 use crate::conf::MainConf;
 
-mod deadline;
+pub(crate) mod deadline;
 pub mod pipeline;
 pub mod server;
 
@@ -219,7 +219,7 @@ fn request_key<'a>(req: &Request<'a>) -> &'a [u8] {
         Request::Get { key, .. }
         | Request::Add { key, .. }
         | Request::Set { key, .. }
-        | Request::Delete { key }
+        | Request::Delete { key, .. }
         | Request::Touch { key, .. } => key,
     }
 }

@@ -104,7 +104,7 @@ impl Slot {
                 ttl,
                 cas,
             },
-            Request::Delete { .. } => Request::Delete { key: b"" },
+            Request::Delete { cas, .. } => Request::Delete { key: b"", cas },
             Request::Touch { ttl, .. } => Request::Touch { key: b"", ttl },
         };
         Rc::new(Slot {

@@ -38,7 +38,16 @@ fn cas_set() -> Request<'static> {
     }
 }
 fn delete() -> Request<'static> {
-    Request::Delete { key: KEY }
+    Request::Delete {
+        key: KEY,
+        cas: None,
+    }
+}
+fn cas_delete() -> Request<'static> {
+    Request::Delete {
+        key: KEY,
+        cas: Some(42),
+    }
 }
 fn touch() -> Request<'static> {
     Request::Touch { key: KEY, ttl: 60 }
@@ -65,7 +74,7 @@ fn proto(buf: &[u8], req: &Request<'_>) -> String {
 
 #[test]
 fn encode_exact_bytes() {
-    let cases: [(Request<'_>, &[u8]); 10] = [
+    let cases: [(Request<'_>, &[u8]); 11] = [
         (get(), b"mg sess:0123456789abcdef v c t l\r\n"),
         (
             Request::Get {
@@ -87,6 +96,7 @@ fn encode_exact_bytes() {
             b"ms sess:0123456789abcdef 3 T2592000 C18446744073709551615\r\nabc\r\n",
         ),
         (delete(), b"md sess:0123456789abcdef\r\n"),
+        (cas_delete(), b"md sess:0123456789abcdef C42\r\n"),
         (touch(), b"mg sess:0123456789abcdef T60\r\n"),
         (
             Request::Set {
@@ -153,7 +163,7 @@ fn encode_rejects_bad_input_and_leaves_out_unchanged() {
                 ttl: 1,
                 cas: Some(1),
             },
-            Request::Delete { key },
+            Request::Delete { key, cas: None },
             Request::Touch { key, ttl: 1 },
         ] {
             let mut out = b"keep".to_vec();
@@ -165,7 +175,14 @@ fn encode_rejects_bad_input_and_leaves_out_unchanged() {
             assert_eq!(out, b"keep");
         }
     }
-    assert!(encode(&Request::Delete { key: &max }, &mut Vec::new()).is_ok());
+    assert!(encode(
+        &Request::Delete {
+            key: &max,
+            cas: None
+        },
+        &mut Vec::new()
+    )
+    .is_ok());
 
     let mut out = Vec::new();
     assert_eq!(
@@ -275,6 +292,9 @@ fn good_cases() -> Vec<(Request<'static>, Vec<u8>, Reply)> {
         (cas_set(), b"NF\r\n".to_vec(), Reply::NotFound),
         (delete(), b"HD\r\n".to_vec(), Reply::Stored),
         (delete(), b"NF\r\n".to_vec(), Reply::Miss),
+        (cas_delete(), b"HD\r\n".to_vec(), Reply::Stored),
+        (cas_delete(), b"NF\r\n".to_vec(), Reply::Miss),
+        (cas_delete(), b"EX\r\n".to_vec(), Reply::Exists),
         (touch(), b"HD\r\n".to_vec(), Reply::Stored),
         (touch(), b"EN\r\n".to_vec(), Reply::Miss),
         (touch(), b"NF\r\n".to_vec(), Reply::Miss),

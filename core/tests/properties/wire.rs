@@ -39,7 +39,10 @@ fn requests() -> [Request<'static>; 6] {
             ttl: 60,
             cas: Some(7),
         },
-        Request::Delete { key: KEY },
+        Request::Delete {
+            key: KEY,
+            cas: None,
+        },
     ]
 }
 
