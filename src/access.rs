@@ -17,6 +17,7 @@ use paranoid_core::secret;
 use paranoid_core::settings::{Settings, StoreFailure};
 
 use crate::conf::LocConf;
+use crate::grace;
 use crate::request_state::{self, RequestState, Status, Verdict};
 use crate::session::{self, Facts, Outcome};
 use crate::ParanoidSessionModule;
@@ -129,11 +130,11 @@ fn start(
 unsafe fn conclude(
     r: *mut ngx_http_request_t,
     state: &mut RequestState,
-    settings: &Settings,
+    settings: &'static Settings,
     outcome: Outcome,
 ) {
     let verdict = match outcome {
-        Outcome::Decided(plan, cookies) => {
+        Outcome::Decided(plan, cookies, grace) => {
             if let Some(violation) = plan.violation {
                 // SAFETY: the request's connection log is alive; nginx adds
                 // the client address. Never a token, nonce or key here.
@@ -155,6 +156,12 @@ unsafe fn conclude(
             state.violation = plan.violation;
             state.uid = plan.uid.map(|u| secret::hex(&u)).unwrap_or_default();
             state.cookies = cookies;
+            if let Some(work) = grace {
+                // SAFETY: the connection's log outlives the request, and the
+                // task is owned by the request's state.
+                let log = unsafe { (*(*r).connection).log };
+                state.grace = Some(ngx::async_::spawn(grace::keep(settings, work, log)));
+            }
             if plan.deny {
                 Verdict::Reject(NGX_HTTP_FORBIDDEN as usize)
             } else {

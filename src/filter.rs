@@ -92,6 +92,8 @@ fn add_cookies(r: *mut ngx_http_request_t) -> Result<(), ()> {
         return Ok(());
     }
     state.cookies_sent = true;
+    // The response leaves: the client can now learn the new nonce or token.
+    state.grace = None;
     for value in &state.cookies {
         // SAFETY: r is live; the element is zeroed before use so fields that
         // newer nginx versions added (e.g. `next`) are null.

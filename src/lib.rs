@@ -17,6 +17,7 @@ use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpC
 mod access;
 pub mod conf;
 mod filter;
+mod grace;
 mod request_state;
 mod session;
 mod store;

@@ -39,6 +39,9 @@ pub struct RequestState {
     pub uid: String,
     /// `Set-Cookie` values for the header filter, sent once.
     pub cookies: Vec<String>,
+    /// Keeps superseded values acceptable until the response leaves;
+    /// dropped by the header filter.
+    pub grace: Option<Task<()>>,
     pub cookies_sent: bool,
 }
 

@@ -4,14 +4,17 @@
 
 use nginx_sys::{ngx_http_request_t, ngx_log_t};
 use paranoid_core::cookie;
-use paranoid_core::engine::{self, CookieOut, Found, OsFresh, Plan, Presented, Write};
-use paranoid_core::record::{Pointer, Record, Session};
+use paranoid_core::engine::{self, CookieOut, OsFresh, Plan, Presented};
 use paranoid_core::secret::{self, Hasher, Token};
 use paranoid_core::settings::{CookieSecure, Settings};
-use paranoid_core::wire::{Reply, Request, MAX_TTL};
 
 use crate::conf::{Fingerprint, LocConf};
-use crate::store::{self, StoreError};
+use crate::grace::GraceWork;
+use crate::store::StoreError;
+
+pub mod records;
+
+use records::Records;
 
 /// What the access handler read from the request before any I/O.
 pub struct Facts {
@@ -20,13 +23,20 @@ pub struct Facts {
 }
 
 /// How the lookup ended.
+// Made once per request and matched at once: boxing would cost an
+// allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
-    Decided(Plan, Vec<String>),
+    /// The plan, its `Set-Cookie` values, and the grace to keep while the
+    /// response is pending.
+    Decided(Plan, Vec<String>, Option<GraceWork>),
     StoreFailed(StoreError),
 }
 
-/// Decisions retried after lost compare-and-swap races before giving up.
-const ATTEMPTS: usize = 4;
+/// Decisions made when compare-and-swap races are lost; the last one is
+/// performed without comparing (`engine::last_resort`), so contention
+/// alone never fails a request.
+const ATTEMPTS: usize = 8;
 
 /// Reads the module's cookies, the transport and the fingerprint of `r`.
 ///
@@ -103,7 +113,7 @@ unsafe fn fingerprint(
     ))
 }
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     let tp = nginx_sys::ngx_timeofday();
     (tp.sec as u64)
         .saturating_mul(1000)
@@ -118,197 +128,42 @@ pub async fn run(
     log: *mut ngx_log_t,
 ) -> Outcome {
     let hasher = Hasher::new(settings.secret.as_ref().map(|s| &*s.0));
-    let io = Io {
+    let records = Records {
         settings,
-        hasher: &hasher,
         now_ms: facts.presented.now_ms,
         log,
     };
-    for _ in 0..ATTEMPTS {
-        let (found, key) = match io.lookup(facts.token.as_ref()).await {
-            Ok(found) => found,
+    for attempt in 1..=ATTEMPTS {
+        let key = facts
+            .token
+            .as_ref()
+            .map(|t| hasher.store_key(&settings.key_prefix, t));
+        let lookup = match records.lookup(key).await {
+            Ok(lookup) => lookup,
             Err(err) => return Outcome::StoreFailed(err),
         };
-        let Ok(plan) = engine::decide(settings, &hasher, &facts.presented, found, &mut OsFresh)
+        let found = lookup.found.clone();
+        let Ok(mut plan) = engine::decide(settings, &hasher, &facts.presented, found, &mut OsFresh)
         else {
             return Outcome::StoreFailed(StoreError::Random);
         };
-        match io.apply(&plan.writes, key.as_deref()).await {
+        if attempt == ATTEMPTS {
+            plan = engine::last_resort(plan);
+        }
+        match records.apply(&plan.writes, &lookup).await {
             Ok(true) => {
                 let cookies = set_cookies(conf, settings, &facts.presented, &plan.cookies);
-                return Outcome::Decided(plan, cookies);
+                let grace = plan
+                    .grace
+                    .as_ref()
+                    .and_then(|g| GraceWork::new(settings, g, &lookup, facts.presented.now_ms));
+                return Outcome::Decided(plan, cookies, grace);
             }
             Ok(false) => continue, // lost a race: read again, decide again
             Err(err) => return Outcome::StoreFailed(err),
         }
     }
     Outcome::StoreFailed(StoreError::Contention)
-}
-
-/// Store I/O of one request.
-struct Io<'a> {
-    settings: &'a Settings,
-    hasher: &'a Hasher<'a>,
-    now_ms: u64,
-    log: *mut ngx_log_t,
-}
-
-impl Io<'_> {
-    async fn exchange(&self, req: &Request<'_>) -> Result<Reply, StoreError> {
-        store::exchange(req, self.settings.store_timeout_ms, self.log).await
-    }
-
-    /// The record a token leads to, and the key it lives under. A pointer
-    /// left by token cycling is followed once.
-    async fn lookup(&self, token: Option<&Token>) -> Result<(Found, Option<String>), StoreError> {
-        let Some(token) = token else {
-            return Ok((Found::Nothing, None));
-        };
-        let key = self.hasher.store_key(&self.settings.key_prefix, token);
-        match self.read(&key).await? {
-            Some((Record::Session(session), cas)) => {
-                self.cap_ttl(&key, &session).await?;
-                Ok((Found::Session { session, cas }, Some(key)))
-            }
-            Some((Record::Pointer(pointer), _)) => self.follow(&key, &pointer).await,
-            None => Ok((Found::Nothing, None)),
-        }
-    }
-
-    async fn follow(
-        &self,
-        key: &str,
-        pointer: &Pointer,
-    ) -> Result<(Found, Option<String>), StoreError> {
-        // Reading refreshed the pointer's TTL: give it back its own.
-        let left = self
-            .pointer_ttl_ms()
-            .saturating_sub(self.now_ms.saturating_sub(pointer.created_ms));
-        if left == 0 {
-            return Ok((Found::Nothing, None));
-        }
-        self.touch(key, secs(left)).await?;
-        let target = secret::key_for_hash(&self.settings.key_prefix, &pointer.target);
-        match self.read(&target).await? {
-            Some((Record::Session(session), cas)) => {
-                self.cap_ttl(&target, &session).await?;
-                Ok((Found::Session { session, cas }, Some(target)))
-            }
-            _ => Ok((Found::Nothing, None)),
-        }
-    }
-
-    /// Reads and decodes a record, refreshing its TTL to the idle timeout.
-    async fn read(&self, key: &str) -> Result<Option<(Record, u64)>, StoreError> {
-        let get = Request::Get {
-            key: key.as_bytes(),
-            touch: Some(secs(self.settings.idle_timeout_ms)),
-        };
-        match self.exchange(&get).await? {
-            // A record that does not decode is treated as absent.
-            Reply::Value { value, cas, .. } => Ok(Record::decode(&value).ok().map(|r| (r, cas))),
-            _ => Ok(None),
-        }
-    }
-
-    /// Near the absolute timeout the idle TTL set by the read is too long:
-    /// shorten it so memcached drops the record when the session ends.
-    async fn cap_ttl(&self, key: &str, session: &Session) -> Result<(), StoreError> {
-        let ttl = self.ttl(session);
-        if ttl < secs(self.settings.idle_timeout_ms) {
-            self.touch(key, ttl).await?;
-        }
-        Ok(())
-    }
-
-    async fn touch(&self, key: &str, ttl: u32) -> Result<(), StoreError> {
-        self.exchange(&Request::Touch {
-            key: key.as_bytes(),
-            ttl,
-        })
-        .await
-        .map(drop)
-    }
-
-    /// `min(idle timeout, time left before the absolute timeout)`.
-    fn ttl(&self, session: &Session) -> u32 {
-        let age = self.now_ms.saturating_sub(session.created_ms);
-        let left = self.settings.absolute_timeout_ms.saturating_sub(age);
-        secs(self.settings.idle_timeout_ms.min(left))
-    }
-
-    fn pointer_ttl_ms(&self) -> u64 {
-        self.settings.nonce_window_timeout_ms.unwrap_or(0)
-    }
-
-    /// Performs the decided writes. Ok(false): a compare-and-swap lost a
-    /// race (or a new token collided), so the request must be decided again.
-    async fn apply(&self, writes: &[Write], key: Option<&str>) -> Result<bool, StoreError> {
-        let prefix = &self.settings.key_prefix;
-        for write in writes {
-            let reply = match write {
-                Write::Add {
-                    token_hash,
-                    session,
-                } => {
-                    let new_key = secret::key_for_hash(prefix, token_hash);
-                    let value = session.encode();
-                    self.exchange(&Request::Add {
-                        key: new_key.as_bytes(),
-                        value: &value,
-                        ttl: self.ttl(session),
-                    })
-                    .await?
-                }
-                Write::Update { session, cas } => {
-                    let Some(key) = key else { continue };
-                    let value = session.encode();
-                    self.exchange(&Request::Set {
-                        key: key.as_bytes(),
-                        value: &value,
-                        ttl: self.ttl(session),
-                        cas: Some(*cas),
-                    })
-                    .await?
-                }
-                Write::Pointer { target, cas } => {
-                    let Some(key) = key else { continue };
-                    let value = Record::Pointer(Pointer {
-                        target: *target,
-                        created_ms: self.now_ms,
-                    })
-                    .encode();
-                    self.exchange(&Request::Set {
-                        key: key.as_bytes(),
-                        value: &value,
-                        ttl: secs(self.pointer_ttl_ms()),
-                        cas: Some(*cas),
-                    })
-                    .await?
-                }
-                Write::Delete => {
-                    let Some(key) = key else { continue };
-                    self.exchange(&Request::Delete {
-                        key: key.as_bytes(),
-                    })
-                    .await?;
-                    continue;
-                }
-            };
-            if reply != Reply::Stored {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-}
-
-/// A duration as a memcached TTL: whole seconds rounded up, at least 1,
-/// at most what memcached takes as relative (30 days).
-fn secs(ms: u64) -> u32 {
-    u32::try_from(ms.div_ceil(1000))
-        .unwrap_or(MAX_TTL)
-        .clamp(1, MAX_TTL)
 }
 
 /// The `Set-Cookie` values for the decided cookies.

@@ -176,7 +176,8 @@ like($r, qr/^Set-Cookie: dsid=[^;\r]*; Path=\/; Max-Age=0; (?x)
 	Expires=Thu,\ 01\ Jan\ 1970\ 00:00:01\ GMT;\ HttpOnly;\ Secure;
 	\ SameSite=Lax\r$/m, 'deny: token cookie expired');
 
-# a session started over http gets its secure key on its first https request
+# a session started over http is replaced on its first https request (its
+# cookies could have been sniffed); the new one gets the secure key
 
 $b = browser();
 $r = $b->get('/');
@@ -184,8 +185,8 @@ $uid = session_vars($r)->{uid} // '';
 is(set_cookie_count($r, 'sessionid_https'), 0, 'upgrade: none over http');
 $r = $b->get('/', ssl => 1);
 $v = session_vars($r);
-is($v->{status}, 'valid', 'upgrade: valid over https');
-is($v->{uid}, $uid, 'upgrade: same uid');
+is($v->{status}, 'new', 'upgrade: new over https');
+isnt($v->{uid}, $uid, 'upgrade: new uid');
 like(set_cookies($r)->{sessionid_https}{line} // '',
 	qr/^sessionid_https=$KEY; Path=\/; HttpOnly; Secure; SameSite=Lax\z/,
 	'upgrade: secure key set');

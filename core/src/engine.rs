@@ -4,7 +4,8 @@
 //! and deciding again when a compare-and-swap loses a race) and sets the
 //! cookies.
 
-use crate::record::{Hash, Nonce, Session, MAX_PREVIOUS_NONCES, UID_LEN};
+use crate::lifetime;
+use crate::record::{Hash, Nonce, Pointer, Session, MAX_PREVIOUS_NONCES, UID_LEN};
 use crate::secret::{self, Hasher, RandomError, Token};
 use crate::settings::{OnViolation, Settings};
 
@@ -71,14 +72,28 @@ pub struct Presented {
 }
 
 /// The record the request's token led to.
+// Made once per request and moved into `decide`: boxing would cost an
+// allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Found {
     /// No token, an unknown one, or a record that did not decode.
     Nothing,
-    Session {
-        session: Session,
-        cas: u64,
-    },
+    Session(Stored),
+}
+
+/// A session record as the store returned it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub session: Session,
+    /// For compare-and-swap writes.
+    pub cas: u64,
+    /// Reached through a pointer left by timed cycling: the request carries
+    /// an older token of the session.
+    pub via_pointer: bool,
+    /// Seconds memcached had left on the record before this read refreshed
+    /// it (-1: no expiry); see [`lifetime::idle_expired`].
+    pub ttl_left: Option<i64>,
 }
 
 /// Fresh secrets, drawn only when a decision needs them.
@@ -103,18 +118,29 @@ impl Fresh for OsFresh {
     }
 }
 
-/// A store write, in the order the caller must perform them.
+/// A store write, in the order the caller must perform them. A write that
+/// loses a race (compare-and-swap mismatch, record gone, key taken) makes
+/// the caller undo the `Add` it made, read again and decide again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
     /// Store a new session under the key of `token_hash`, only if absent.
     Add { token_hash: Hash, session: Session },
     /// Replace the found record, compare-and-swap on `cas`.
     Update { session: Session, cas: u64 },
-    /// Replace the found record by a pointer to `target` (token cycling),
-    /// compare-and-swap on `cas`.
-    Pointer { target: Hash, cas: u64 },
-    /// Remove the found record.
-    Delete,
+    /// The session moved to the token added just before: replace the found
+    /// record by `pointer` (timed cycling: requests in flight with the old
+    /// token keep working for the window), or remove it when `pointer` is
+    /// None (rotation for a privilege change: the old token ends at once).
+    /// Compare-and-swap on `cas`; a record that is gone loses too, so a
+    /// session destroyed meanwhile is not carried over.
+    Retire { pointer: Option<Pointer>, cas: u64 },
+    /// Remove the found record, compare-and-swap on `cas` when Some (a
+    /// session that changed meanwhile is read and judged again, so that
+    /// whatever raced, what is destroyed stays destroyed). Already gone is
+    /// fine.
+    Delete { cas: Option<u64> },
+    /// Remove the pointers the request followed to the found record.
+    DeletePath,
 }
 
 /// A cookie to send.
@@ -139,6 +165,20 @@ pub struct Plan {
     pub deny: bool,
     /// The uid of the session a violation was caught on (for the log).
     pub offender: Option<[u8; UID_LEN]>,
+    /// Values this request superseded, whose grace must last until its
+    /// response could have reached the client.
+    pub grace: Option<Grace>,
+}
+
+/// What a renewal or a timed cycle superseded, for the caller to keep
+/// acceptable while the response is slow (see [`lifetime`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grace {
+    /// The superseded nonce, now in the session's `previous` list.
+    pub nonce: Option<Hash>,
+    /// The session moved to this token hash (timed cycling; a pointer was
+    /// left under the found record's key). None: it stays where found.
+    pub moved_to: Option<Hash>,
 }
 
 impl Plan {
@@ -151,11 +191,17 @@ impl Plan {
             cookies: Vec::new(),
             deny: false,
             offender: None,
+            grace: None,
         }
     }
 }
 
 /// Decides one request.
+///
+/// Order: destroy, expiry (absolute, then idle), the checks (fingerprint,
+/// secure key, nonce), the bindings the location requires and the session
+/// lacks, then renewals and cycling. Under `log` a violating request goes
+/// on exactly as a valid one and is only marked.
 pub fn decide(
     settings: &Settings,
     hasher: &Hasher<'_>,
@@ -163,124 +209,216 @@ pub fn decide(
     found: Found,
     fresh: &mut impl Fresh,
 ) -> Result<Plan, RandomError> {
-    let Found::Session { session, cas } = found else {
+    let Found::Session(stored) = found else {
         if settings.destroy {
-            return Ok(destroyed(false));
+            return Ok(destroyed(None));
         }
         return new_session(settings, hasher, req, fresh, Plan::new(Status::New));
     };
     if settings.destroy {
-        return Ok(destroyed(true));
+        return Ok(destroyed(Some(&stored)));
     }
-    if expired(settings, &session, req.now_ms) {
+    if expired(settings, &stored, req.now_ms) {
         let mut plan = Plan::new(Status::Expired);
-        plan.writes.push(Write::Delete);
+        plan.writes = end(&stored);
         return new_session(settings, hasher, req, fresh, plan);
     }
-    let check = check(settings, hasher, req, &session);
-    if let Err(violation) = check {
-        return on_violation(settings, hasher, req, fresh, session, violation);
+    let checked = check(settings, hasher, req, &stored.session);
+    if let Some(violation) = checked.violation {
+        match settings.on_violation {
+            OnViolation::Deny => return Ok(denied(&stored, violation)),
+            OnViolation::Clear => {
+                let mut plan = violation_plan(&stored, violation);
+                plan.writes = end(&stored);
+                return new_session(settings, hasher, req, fresh, plan);
+            }
+            OnViolation::Log => {}
+        }
     }
-    let nonce_is_current = check.unwrap_or(false);
-    refresh(settings, hasher, req, fresh, session, cas, nonce_is_current)
+    let uid = stored.session.uid;
+    let mut plan = if lacks_binding(settings, req, &stored.session) {
+        // Cookies alone never buy a binding the session was born without:
+        // whoever presents them first would otherwise own the session.
+        let mut plan = Plan::new(Status::New);
+        plan.writes = end(&stored);
+        new_session(settings, hasher, req, fresh, plan)?
+    } else {
+        // Under `log`, a client that lost its nonce renews as if it had
+        // presented the current one, so it logs once, not forever.
+        let nonce_is_current =
+            checked.nonce_is_current || checked.violation == Some(Violation::Nonce);
+        refresh(settings, hasher, req, fresh, stored, nonce_is_current)?
+    };
+    if let Some(violation) = checked.violation {
+        plan.status = Status::Violation;
+        plan.violation = Some(violation);
+        plan.offender = Some(uid);
+    }
+    Ok(plan)
 }
 
-fn destroyed(had_record: bool) -> Plan {
+/// When the decided writes keep losing compare-and-swap races: the plan to
+/// perform without them, so that contention alone never fails a request.
+/// Ending a session (destroy, expiry, violation, replacement, rotation for a
+/// privilege change) no longer compares; a renewal or a timed cycle is left
+/// for a later request and this one goes on as valid.
+pub fn last_resort(mut plan: Plan) -> Plan {
+    let renews = plan.writes.iter().any(|w| {
+        matches!(
+            w,
+            Write::Update { .. }
+                | Write::Retire {
+                    pointer: Some(_),
+                    ..
+                }
+        )
+    });
+    if renews {
+        if plan.status == Status::Rotated {
+            plan.status = Status::Valid;
+        }
+        plan.writes.clear();
+        plan.cookies.clear();
+        plan.grace = None;
+        return plan;
+    }
+    for write in &mut plan.writes {
+        match write {
+            Write::Delete { cas } => *cas = None,
+            Write::Retire { pointer: None, .. } => *write = Write::Delete { cas: None },
+            _ => {}
+        }
+    }
+    plan
+}
+
+/// The writes that end a found session: its record (unless it changed
+/// meanwhile) and the pointers that led to it.
+fn end(stored: &Stored) -> Vec<Write> {
+    let mut writes = vec![Write::Delete {
+        cas: Some(stored.cas),
+    }];
+    if stored.via_pointer {
+        writes.push(Write::DeletePath);
+    }
+    writes
+}
+
+fn destroyed(stored: Option<&Stored>) -> Plan {
     let mut plan = Plan::new(Status::Destroyed);
-    if had_record {
-        plan.writes.push(Write::Delete);
+    if let Some(stored) = stored {
+        plan.writes = end(stored);
     }
     plan.cookies.push(CookieOut::ExpireAll);
     plan
 }
 
-/// Absolute age first; idle time is enforced by the record's TTL in the
-/// store, refreshed atomically with every read.
-fn expired(settings: &Settings, session: &Session, now_ms: u64) -> bool {
-    now_ms.saturating_sub(session.created_ms) >= settings.absolute_timeout_ms
+fn violation_plan(stored: &Stored, violation: Violation) -> Plan {
+    let mut plan = Plan::new(Status::Violation);
+    plan.violation = Some(violation);
+    plan.offender = Some(stored.session.uid);
+    plan
+}
+
+/// `deny`: the session ends and the request is refused. The variables do
+/// not carry the session's uid: nginx may still let the request through
+/// (`satisfy any`, `error_page 403` to a proxied location).
+fn denied(stored: &Stored, violation: Violation) -> Plan {
+    let mut plan = violation_plan(stored, violation);
+    plan.writes = end(stored);
+    plan.cookies.push(CookieOut::ExpireAll);
+    plan.deny = true;
+    plan
+}
+
+/// Absolute age first, then idle time (what memcached's TTL says).
+fn expired(settings: &Settings, stored: &Stored, now_ms: u64) -> bool {
+    now_ms.saturating_sub(stored.session.created_ms) >= settings.absolute_timeout_ms
+        || lifetime::idle_expired(settings, stored.ttl_left)
+}
+
+/// A binding this request's location checks that the session was created
+/// without: a secure key over HTTPS (unless `paranoid_secure_cookie_upgrade`
+/// issues one, as django-paranoid-sessions does), a fingerprint, a nonce.
+fn lacks_binding(settings: &Settings, req: &Presented, session: &Session) -> bool {
+    let secure_key = req.https
+        && settings.secure_cookie.is_some()
+        && session.secure_key.is_none()
+        && !settings.secure_cookie_upgrade;
+    let fingerprint = req.fingerprint.is_some() && session.fingerprint.is_none();
+    let nonce = settings.nonces_enabled() && session.nonce.is_none();
+    secure_key || fingerprint || nonce
+}
+
+/// What the comparison of a request with its session found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Checked {
+    /// The first mismatch, in the order fingerprint, secure key, nonce.
+    violation: Option<Violation>,
+    /// The presented nonce is the current one.
+    nonce_is_current: bool,
 }
 
 /// Compares what the request presented with the record, in constant time.
-/// Ok(true) when the presented nonce is the current one.
-fn check(
+fn check(settings: &Settings, hasher: &Hasher<'_>, req: &Presented, session: &Session) -> Checked {
+    let fingerprint_ok = match (&req.fingerprint, &session.fingerprint) {
+        (Some(now), Some(then)) => secret::same(now, then),
+        _ => true,
+    };
+    let secure_key_ok = match (
+        &session.secure_key,
+        req.https && settings.secure_cookie.is_some(),
+    ) {
+        (Some(stored), true) => {
+            let presented = req.secure_key.map(|k| hasher.hash("secure_key", &[&k]));
+            presented.is_some_and(|p| secret::same(&p, stored))
+        }
+        _ => true,
+    };
+    let (nonce_ok, nonce_is_current) = check_nonce(settings, hasher, req, session);
+    let violation = if !fingerprint_ok {
+        Some(Violation::Fingerprint)
+    } else if !secure_key_ok {
+        Some(Violation::SecureKey)
+    } else if !nonce_ok {
+        Some(Violation::Nonce)
+    } else {
+        None
+    };
+    Checked {
+        violation,
+        nonce_is_current,
+    }
+}
+
+/// (accepted, current): the current nonce, or one of the `window` newest
+/// previous nonces still within its grace.
+fn check_nonce(
     settings: &Settings,
     hasher: &Hasher<'_>,
     req: &Presented,
     session: &Session,
-) -> Result<bool, Violation> {
-    if let (Some(now), Some(then)) = (&req.fingerprint, &session.fingerprint) {
-        if !secret::same(now, then) {
-            return Err(Violation::Fingerprint);
-        }
-    }
-    if req.https && settings.secure_cookie.is_some() {
-        if let Some(stored) = &session.secure_key {
-            let presented = req.secure_key.map(|k| hasher.hash("secure_key", &[&k]));
-            if !presented.is_some_and(|p| secret::same(&p, stored)) {
-                return Err(Violation::SecureKey);
-            }
-        }
-    }
+) -> (bool, bool) {
     if !settings.nonces_enabled() {
-        return Ok(false);
+        return (true, false);
     }
     let Some(current) = &session.nonce else {
-        return Ok(false);
+        return (true, false);
     };
     let Some(presented) = req.nonce.map(|n| hasher.hash("nonce", &[&n])) else {
-        return Err(Violation::Nonce);
+        return (false, false);
     };
     if secret::same(&presented, &current.hash) {
-        return Ok(true);
+        return (true, true);
     }
     let window = settings.nonce_window as usize;
     let accepted = session
         .previous
         .iter()
         .take(window)
-        .filter(|old| within_window(settings, old, req.now_ms))
+        .filter(|old| lifetime::within_grace(settings, old.at_ms, req.now_ms))
         .fold(false, |hit, old| hit | secret::same(&presented, &old.hash));
-    if accepted {
-        Ok(false)
-    } else {
-        Err(Violation::Nonce)
-    }
-}
-
-fn within_window(settings: &Settings, old: &Nonce, now_ms: u64) -> bool {
-    settings
-        .nonce_window_timeout_ms
-        .is_none_or(|t| now_ms.saturating_sub(old.at_ms) < t)
-}
-
-fn on_violation(
-    settings: &Settings,
-    hasher: &Hasher<'_>,
-    req: &Presented,
-    fresh: &mut impl Fresh,
-    session: Session,
-    violation: Violation,
-) -> Result<Plan, RandomError> {
-    let mut plan = Plan::new(Status::Violation);
-    plan.violation = Some(violation);
-    plan.offender = Some(session.uid);
-    match settings.on_violation {
-        OnViolation::Log => {
-            plan.uid = Some(session.uid);
-            Ok(plan)
-        }
-        OnViolation::Deny => {
-            plan.uid = Some(session.uid);
-            plan.writes.push(Write::Delete);
-            plan.cookies.push(CookieOut::ExpireAll);
-            plan.deny = true;
-            Ok(plan)
-        }
-        OnViolation::Clear => {
-            plan.writes.push(Write::Delete);
-            new_session(settings, hasher, req, fresh, plan)
-        }
-    }
+    (accepted, false)
 }
 
 /// A fresh session added to `plan`.
@@ -329,13 +467,20 @@ fn refresh(
     hasher: &Hasher<'_>,
     req: &Presented,
     fresh: &mut impl Fresh,
-    mut session: Session,
-    cas: u64,
+    stored: Stored,
     nonce_is_current: bool,
 ) -> Result<Plan, RandomError> {
+    let Stored {
+        mut session,
+        cas,
+        via_pointer,
+        ..
+    } = stored;
     let mut plan = Plan::new(Status::Valid);
     plan.uid = Some(session.uid);
+    let grace_at = lifetime::grace_start(settings, req.now_ms);
     let mut changed = false;
+    let mut superseded = None;
 
     if settings.nonces_enabled() {
         let due = match &session.nonce {
@@ -350,11 +495,12 @@ fn refresh(
         if due {
             let nonce = fresh.key()?;
             if let Some(old) = session.nonce.take() {
+                superseded = Some(old.hash);
                 session.previous.insert(
                     0,
                     Nonce {
                         hash: old.hash,
-                        at_ms: req.now_ms,
+                        at_ms: grace_at,
                     },
                 );
             }
@@ -370,24 +516,26 @@ fn refresh(
         session.previous.truncate(keep);
         session
             .previous
-            .retain(|old| within_window(settings, old, req.now_ms));
+            .retain(|old| lifetime::within_grace(settings, old.at_ms, req.now_ms));
         changed |= session.previous.len() != before;
     }
     if req.https && settings.secure_cookie.is_some() && session.secure_key.is_none() {
+        // Only with paranoid_secure_cookie_upgrade (see lacks_binding).
         let key = fresh.key()?;
         session.secure_key = Some(hasher.hash("secure_key", &[&key]));
         plan.cookies.push(CookieOut::SecureKey(key));
         changed = true;
     }
-    if session.fingerprint.is_none() && req.fingerprint.is_some() {
-        session.fingerprint = req.fingerprint;
-        changed = true;
-    }
 
-    let cycle = settings.rotate
-        || settings
-            .key_timeout_ms
-            .is_some_and(|t| req.now_ms.saturating_sub(session.key_issued_ms) >= t);
+    // A request that came through a pointer carries an old token: it
+    // neither cycles nor rotates, or the old token's holder would get a
+    // fresh one.
+    let cycle = !via_pointer
+        && (settings.rotate
+            || settings
+                .key_timeout_ms
+                .is_some_and(|t| req.now_ms.saturating_sub(session.key_issued_ms) >= t));
+    let windowed = settings.nonce_window_timeout_ms.is_some_and(|t| t > 0);
     if cycle {
         let token = fresh.token()?;
         let target = hasher.token_hash(&token);
@@ -398,18 +546,32 @@ fn refresh(
             token_hash: target,
             session,
         });
-        // The old token stays usable for the nonce window, for requests
-        // already in flight; without a window it goes at once.
-        if settings.nonce_window_timeout_ms.is_some_and(|t| t > 0) {
-            plan.writes.push(Write::Pointer { target, cas });
-        } else {
-            plan.writes.push(Write::Delete);
+        // A privilege change ends the old token at once. Timed cycling
+        // leaves it usable for the window, for requests already in flight.
+        let pointer = (!settings.rotate && windowed).then_some(Pointer {
+            target,
+            created_ms: grace_at,
+        });
+        if !settings.rotate && windowed {
+            plan.grace = Some(Grace {
+                nonce: superseded,
+                moved_to: pointer.as_ref().map(|p| p.target),
+            });
         }
+        plan.writes.push(Write::Retire { pointer, cas });
     } else if changed {
         plan.writes.push(Write::Update { session, cas });
+        if windowed {
+            plan.grace = superseded.map(|nonce| Grace {
+                nonce: Some(nonce),
+                moved_to: None,
+            });
+        }
     }
     Ok(plan)
 }
 
+#[cfg(test)]
+mod hardening_tests;
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
 pub mod cookie;
 pub mod engine;
 pub mod fingerprint;
+pub mod lifetime;
 pub mod record;
 pub mod secret;
 pub mod settings;

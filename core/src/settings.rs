@@ -85,9 +85,9 @@ macro_rules! settings {
     };
 }
 
-const SECOND: u64 = 1000;
-const MINUTE: u64 = 60 * SECOND;
-const HOUR: u64 = 60 * MINUTE;
+pub const SECOND: u64 = 1000;
+pub const MINUTE: u64 = 60 * SECOND;
+pub const HOUR: u64 = 60 * MINUTE;
 
 settings! {
     enabled: bool = false,
@@ -106,6 +106,7 @@ settings! {
     nonce_cookie: String = "sessionnonce".to_owned(),
     secure_cookie: Option<String> = Some("sessionid_https".to_owned()),
     cookie_secure: CookieSecure = CookieSecure::Auto,
+    secure_cookie_upgrade: bool = false,
     on_violation: OnViolation = OnViolation::Clear,
     rotate: bool = false,
     destroy: bool = false,

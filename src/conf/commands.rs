@@ -209,6 +209,10 @@ fn cookie_secure(d: &mut Directive, c: &mut LocConf) -> SetResult {
     put(&mut c.raw.cookie_secure, mode)
 }
 
+fn secure_cookie_upgrade(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    put(&mut c.raw.secure_cookie_upgrade, d.flag()?)
+}
+
 fn on_violation(d: &mut Directive, c: &mut LocConf) -> SetResult {
     let action = match values::parse_choice(d.arg(1)?, &["clear", "deny", "log"])? {
         0 => OnViolation::Clear,
@@ -432,6 +436,7 @@ commands! {
     (loc_command, "paranoid_nonce_cookie", NGX_CONF_TAKE1, nonce_cookie, LocConf),
     (loc_command, "paranoid_secure_cookie", NGX_CONF_TAKE1, secure_cookie, LocConf),
     (loc_command, "paranoid_cookie_secure", NGX_CONF_TAKE1, cookie_secure, LocConf),
+    (loc_command, "paranoid_secure_cookie_upgrade", NGX_CONF_FLAG, secure_cookie_upgrade, LocConf),
     (loc_command, "paranoid_on_violation", NGX_CONF_TAKE1, on_violation, LocConf),
     (loc_command, "paranoid_session_bypass", NGX_CONF_1MORE, bypass, LocConf),
     (loc_command, "paranoid_session_rotate", NGX_CONF_FLAG, rotate, LocConf),

@@ -33,16 +33,16 @@ impl Fresh for Broken {
     }
 }
 
-const NOW: u64 = 1_000_000_000;
-const H: Hasher<'static> = Hasher::new_const();
+pub(super) const NOW: u64 = 1_000_000_000;
+pub(super) const H: Hasher<'static> = Hasher::new_const();
 
-fn settings(f: impl FnOnce(&mut RawSettings)) -> Settings {
+pub(super) fn settings(f: impl FnOnce(&mut RawSettings)) -> Settings {
     let mut raw = RawSettings::default();
     f(&mut raw);
     raw.resolve().unwrap()
 }
 
-fn defaults() -> Settings {
+pub(super) fn defaults() -> Settings {
     settings(|_| {})
 }
 
@@ -59,7 +59,7 @@ fn sk_hash(k: Key) -> Hash {
 }
 
 /// A session created 10 s ago with nonce [9; 16] issued 100 ms ago.
-fn session() -> Session {
+pub(super) fn session() -> Session {
     Session {
         uid: [7; 16],
         created_ms: NOW - 10_000,
@@ -74,14 +74,33 @@ fn session() -> Session {
     }
 }
 
-fn found(s: Session) -> Found {
-    Found::Session {
+pub(super) fn found(s: Session) -> Found {
+    Found::Session(Stored {
         session: s,
         cas: 42,
-    }
+        via_pointer: false,
+        ttl_left: Some(3599),
+    })
 }
 
-fn presented() -> Presented {
+/// A session record reached through the pointer under an older token.
+pub(super) fn via_pointer(s: Session) -> Found {
+    Found::Session(Stored {
+        via_pointer: true,
+        ..stored(s)
+    })
+}
+
+pub(super) fn stored(s: Session) -> Stored {
+    let Found::Session(stored) = found(s) else {
+        unreachable!()
+    };
+    stored
+}
+
+pub(super) const DELETE: Write = Write::Delete { cas: Some(42) };
+
+pub(super) fn presented() -> Presented {
     Presented {
         nonce: Some([9; 16]),
         secure_key: None,
@@ -91,7 +110,7 @@ fn presented() -> Presented {
     }
 }
 
-fn run(s: &Settings, req: &Presented, f: Found) -> Plan {
+pub(super) fn run(s: &Settings, req: &Presented, f: Found) -> Plan {
     decide(s, &H, req, f, &mut Counter(100)).unwrap()
 }
 
@@ -161,7 +180,7 @@ fn destroy_deletes_and_expires() {
     let s = settings(|r| r.destroy = Some(true));
     let plan = run(&s, &presented(), found(session()));
     assert_eq!(plan.status, Status::Destroyed);
-    assert_eq!(plan.writes, vec![Write::Delete]);
+    assert_eq!(plan.writes, vec![DELETE]);
     assert_eq!(plan.cookies, vec![CookieOut::ExpireAll]);
     assert_eq!(plan.uid, None);
 
@@ -185,7 +204,7 @@ fn absolute_timeout_expires_and_replaces() {
     let s = settings(|r| r.absolute_timeout_ms = Some(10_000));
     let plan = run(&s, &presented(), found(session()));
     assert_eq!(plan.status, Status::Expired);
-    assert_eq!(plan.writes[0], Write::Delete);
+    assert_eq!(plan.writes[0], DELETE);
     assert!(matches!(plan.writes[1], Write::Add { .. }));
     assert_eq!(plan.cookies[0], CookieOut::Token([101; 32]));
     assert_ne!(plan.uid, Some([7; 16]), "never revived");
@@ -207,7 +226,7 @@ fn fingerprint_mismatch_per_policy() {
     let plan = run(&defaults(), &req, found(session()));
     assert_eq!(plan.status, Status::Violation);
     assert_eq!(plan.violation, Some(Violation::Fingerprint));
-    assert_eq!(plan.writes[0], Write::Delete);
+    assert_eq!(plan.writes[0], DELETE);
     assert!(matches!(&plan.writes[1], Write::Add { session, .. } if session.fingerprint == fp(2)));
     assert_eq!(plan.cookies[0], CookieOut::Token([101; 32]));
     assert!(!plan.deny);
@@ -217,18 +236,20 @@ fn fingerprint_mismatch_per_policy() {
     let s = settings(|r| r.on_violation = Some(OnViolation::Deny));
     let plan = run(&s, &req, found(session()));
     assert_eq!(plan.violation, Some(Violation::Fingerprint));
-    assert_eq!(plan.writes, vec![Write::Delete]);
+    assert_eq!(plan.writes, vec![DELETE]);
     assert_eq!(plan.cookies, vec![CookieOut::ExpireAll]);
     assert!(plan.deny);
     assert_eq!(plan.offender, Some([7; 16]));
+    assert_eq!(plan.uid, None, "never the offended session's uid");
 
-    // log: nothing changes
+    // log: marked, otherwise a valid request (nothing due here)
     let s = settings(|r| r.on_violation = Some(OnViolation::Log));
     let plan = run(&s, &req, found(session()));
     assert_eq!(plan.status, Status::Violation);
     assert_eq!(plan.violation, Some(Violation::Fingerprint));
     assert!(plan.writes.is_empty() && plan.cookies.is_empty() && !plan.deny);
     assert_eq!(plan.uid, Some([7; 16]));
+    assert_eq!(plan.offender, Some([7; 16]));
 }
 
 #[test]
@@ -242,13 +263,15 @@ fn fingerprint_off_or_absent_in_record() {
         Status::Valid
     );
 
+    // A record without a fingerprint is not bound to the first one it
+    // meets: it is replaced.
     let mut s = session();
     s.fingerprint = None;
     let plan = run(&defaults(), &presented(), found(s));
-    assert_eq!(plan.status, Status::Valid);
-    assert!(
-        matches!(&plan.writes[..], [Write::Update { session, cas: 42 }] if session.fingerprint == fp(1))
-    );
+    assert_eq!(plan.status, Status::New);
+    assert_ne!(plan.uid, Some([7; 16]));
+    assert_eq!(plan.writes[0], DELETE);
+    assert!(matches!(&plan.writes[1], Write::Add { session, .. } if session.fingerprint == fp(1)));
 }
 
 #[test]
@@ -275,20 +298,32 @@ fn secure_key_required_over_https_only() {
 }
 
 #[test]
-fn secure_key_issued_on_first_https_request() {
+fn secure_key_issued_on_first_https_request_only_when_upgrading() {
     let req = Presented {
         https: true,
         ..presented()
     };
-    let plan = run(&defaults(), &req, found(session()));
+    let upgrade = settings(|r| r.secure_cookie_upgrade = Some(true));
+    let plan = run(&upgrade, &req, found(session()));
     assert_eq!(plan.status, Status::Valid);
     assert_eq!(plan.cookies, vec![CookieOut::SecureKey([101; 16])]);
     assert!(matches!(&plan.writes[..], [Write::Update { session, .. }]
         if session.secure_key == Some(sk_hash([101; 16]))));
     // over plain HTTP nothing is issued
-    assert!(run(&defaults(), &presented(), found(session()))
+    assert!(run(&upgrade, &presented(), found(session()))
         .cookies
         .is_empty());
+
+    // by default an HTTP-born session is replaced over HTTPS
+    let plan = run(&defaults(), &req, found(session()));
+    assert_eq!(plan.status, Status::New);
+    assert_ne!(plan.uid, Some([7; 16]));
+    assert_eq!(plan.writes[0], DELETE);
+    assert!(matches!(&plan.writes[1], Write::Add { session, .. } if session.secure_key.is_some()));
+    assert!(plan
+        .cookies
+        .iter()
+        .any(|c| matches!(c, CookieOut::SecureKey(_))));
 }
 
 #[test]
@@ -311,8 +346,15 @@ fn nonce_renewed_when_due() {
         updated.previous,
         vec![Nonce {
             hash: nonce_hash([9; 16]),
-            at_ms: NOW
+            at_ms: NOW + lifetime::DELIVERY_SLACK_MS
         }]
+    );
+    assert_eq!(
+        plan.grace,
+        Some(Grace {
+            nonce: Some(nonce_hash([9; 16])),
+            moved_to: None
+        })
     );
 
     // timeout 0: every request
@@ -430,7 +472,7 @@ fn nonces_off_never_checked_nor_issued() {
 }
 
 #[test]
-fn record_without_nonce_gets_one() {
+fn record_without_nonce_is_replaced() {
     let mut s = session();
     s.nonce = None;
     let req = Presented {
@@ -438,43 +480,57 @@ fn record_without_nonce_gets_one() {
         ..presented()
     };
     let plan = run(&defaults(), &req, found(s));
-    assert_eq!(plan.status, Status::Valid);
-    assert_eq!(plan.cookies, vec![CookieOut::Nonce([101; 16])]);
-    assert!(
-        matches!(&plan.writes[..], [Write::Update { session, .. }] if session.previous.is_empty())
-    );
+    assert_eq!(plan.status, Status::New);
+    assert_ne!(plan.uid, Some([7; 16]));
+    assert_eq!(plan.writes[0], DELETE);
+    assert!(matches!(&plan.writes[1], Write::Add { session, .. } if session.nonce.is_some()));
 }
 
 #[test]
 fn key_cycling_when_due_or_rotating() {
     let due = settings(|r| r.key_timeout_ms = Some(Some(10_000)));
-    for s in [due, settings(|r| r.rotate = Some(true))] {
+    let rotate = settings(|r| r.rotate = Some(true));
+    let target = H.token_hash(&[101; 32]);
+    for (s, pointer) in [
+        (
+            due,
+            Some(Pointer {
+                target,
+                created_ms: NOW + lifetime::DELIVERY_SLACK_MS,
+            }),
+        ),
+        // a privilege change leaves no pointer
+        (rotate, None),
+    ] {
         let plan = run(&s, &presented(), found(session()));
         assert_eq!(plan.status, Status::Rotated);
         assert_eq!(plan.uid, Some([7; 16]), "same session");
         assert_eq!(plan.cookies[0], CookieOut::Token([101; 32]));
-        let target = H.token_hash(&[101; 32]);
         let [Write::Add {
             token_hash,
             session: added,
-        }, Write::Pointer { target: t, cas: 42 }] = plan.writes.as_slice()
+        }, Write::Retire {
+            pointer: p,
+            cas: 42,
+        }] = plan.writes.as_slice()
         else {
             panic!("{:?}", plan.writes)
         };
         assert_eq!(*token_hash, target);
-        assert_eq!(*t, target);
+        assert_eq!(*p, pointer);
         assert_eq!(added.uid, [7; 16]);
         assert_eq!(added.created_ms, NOW - 10_000, "absolute age kept");
         assert_eq!(added.key_issued_ms, NOW);
+        assert_eq!(plan.grace.is_some(), pointer.is_some());
     }
     let no_grace = settings(|r| {
-        r.rotate = Some(true);
+        r.key_timeout_ms = Some(Some(0));
         r.nonce_window_timeout_ms = Some(None);
     });
     let plan = run(&no_grace, &presented(), found(session()));
     assert!(matches!(
         plan.writes[..],
-        [Write::Add { .. }, Write::Delete]
+        [Write::Add { .. }, Write::Retire { pointer: None, .. }]
     ));
     let not_due = settings(|r| r.key_timeout_ms = Some(Some(10_001)));
     assert_eq!(

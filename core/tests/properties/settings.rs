@@ -68,6 +68,7 @@ fn raw() -> impl Strategy<Value = RawSettings> {
             of(any::<bool>()),
             of(any::<bool>()),
             of(any::<bool>()),
+            of(any::<bool>()),
         ),
     )
         .prop_map(|(a, b)| RawSettings {
@@ -91,6 +92,7 @@ fn raw() -> impl Strategy<Value = RawSettings> {
             rotate: b.6,
             destroy: b.7,
             harden_cookies: b.8,
+            secure_cookie_upgrade: b.9,
         })
 }
 
