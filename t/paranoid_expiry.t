@@ -130,8 +130,7 @@ note('absolute: ' . join ' ', map { sprintf '%.1fs %s', $_->{at},
 is($abs[0]{status}, 'valid', 'absolute: valid after 0.5s');
 is($abs[1]{status}, 'valid', 'absolute: valid after 1s');
 ok($end >= 2 && $end <= 4, 'absolute: ends after about 2s');
-like($abs[$end]{status} // '', qr/^(expired|new)\z/,
-	'absolute: status expired (or new)');
+is($abs[$end]{status}, 'expired', 'absolute: status expired');
 like($abs[$end]{token} // '', qr/^$TOKEN\z/, 'absolute: a new token');
 isnt($abs[$end]{token}, $abs_token, 'absolute: not the old token');
 isnt($abs[$end]{uid}, $abs_uid, 'absolute: another uid');
@@ -148,6 +147,9 @@ isnt($v->{uid}, $abs_uid, 'absolute: old uid not revived');
 
 my $r = $idle->get('/idle');
 $v = session_vars($r);
+# 3 s is past the record's tail (as long again as the idle timeout), so
+# memcached has dropped it: expired or new (t/paranoid_expiry_status.t
+# asks within the tail)
 like($v->{status} // '', qr/^(expired|new)\z/, 'idle: expired (or new)');
 like(set_cookies($r)->{isid}{value} // '', qr/^$TOKEN\z/, 'idle: new token');
 isnt($idle->cookie('isid'), $idle_token, 'idle: not the old token');
