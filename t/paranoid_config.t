@@ -130,6 +130,16 @@ my @invalid = (
 		qr/both name the cookie "sessionid"/],
 	['secure cookie name', '', 'paranoid_secure_cookie "a b";',
 		qr/"paranoid_secure_cookie" directive is invalid/],
+	['secure cookie prefix case', '', 'paranoid_secure_cookie __secure-k;',
+		qr/"paranoid_secure_cookie" directive is invalid: .*"__Secure-"/],
+	['secure cookie prefix only', '', 'paranoid_secure_cookie __Secure-;',
+		qr/"paranoid_secure_cookie" directive is invalid: .*nothing after/],
+	['secure cookie host prefix with path', '',
+		"paranoid_cookie sid path=/app;\nparanoid_secure_cookie __Host-k;",
+		qr/paranoid_secure_cookie "__Host-k" needs paranoid_cookie path=\//],
+	['secure cookie clash after prefix', '',
+		"paranoid_cookie k prefix=__Secure-;\nparanoid_secure_cookie __Secure-k;",
+		qr/paranoid_secure_cookie "__Secure-k" is already used/],
 	['cookie secure mode', '', 'paranoid_cookie_secure maybe;',
 		qr/"paranoid_cookie_secure" directive is invalid: .*"maybe"/],
 	['violation action', '', 'paranoid_on_violation kill;',
@@ -220,7 +230,7 @@ my ($rc, $out) = nginx_t($t, 'good.conf', conf(<<"HTTP", <<'LOCATION', 1));
     paranoid_absolute_timeout 1d;
     paranoid_cookie sid path=/ samesite=strict prefix=__Host-;
     paranoid_nonce_cookie snonce;
-    paranoid_secure_cookie sid_tls;
+    paranoid_secure_cookie __Secure-sid_tls;
     paranoid_cookie_secure on;
     paranoid_on_violation deny;
     paranoid_harden_cookies on;

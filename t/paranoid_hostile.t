@@ -296,7 +296,8 @@ sub real_session {
 	my $v = session_vars($b->get('/log'));
 	my %s = (token => $b->cookie('sessionid') // '',
 		nonce => $b->cookie('sessionnonce') // '',
-		key => $b->cookie('sessionid_https'), uid => $v->{uid} // '',
+		key => $b->cookie('__Secure-sessionid_https'),
+		uid => $v->{uid} // '',
 		status => $v->{status} // '', browser => $b);
 	$s{token_re} = qr/sessionid="?\Q$s{token}\E"?(?:;|\r)/;
 	$real{$s{token}} = \%s;
@@ -333,7 +334,7 @@ for (1 .. 1000) {
 for (1 .. 500) {
 	add_case('random token, nonce, key', '/deny', 'new', [ join '; ',
 		map { "$_=" . random_bytes(1 + int rand 64) }
-		qw/ sessionid sessionnonce sessionid_https / ]);
+		qw/ sessionid sessionnonce __Secure-sessionid_https / ]);
 }
 
 # B. bytes that are not UTF-8: overlong forms, lone continuation bytes,
@@ -363,7 +364,8 @@ for (1 .. 20) {
 
 # D. a hundred cookies named like ours, in one line or in a hundred lines
 
-my @names = (qw/ sessionid sessionnonce sessionid_https SESSIONID
+my @names = (qw/ sessionid sessionnonce __Secure-sessionid_https
+	sessionid_https __secure-sessionid_https SESSIONID
 	SessionId sessionid_ sessionidx xsessionid session sessionnonce_ /,
 	'sessionid ', ' sessionid', "sessionid\t");
 for my $n (1 .. 300) {
@@ -470,12 +472,14 @@ if ($ssl) {
 		map { random_b64(22) } 1 .. 100);
 	for my $k (@keys) {
 		add_case('forged secure key (https)', '/log', 'violation',
-			[ "sessionid=$tok; sessionnonce=$nonce; sessionid_https=$k" ],
+			[ "sessionid=$tok; sessionnonce=$nonce; "
+				. "__Secure-sessionid_https=$k" ],
 			ssl => 1, reason => 'secure_key');
 	}
 	for my $k ('', 'A' x 22, $key . 'A', substr($key, 1), $nonce, $tok) {
 		add_case('forged secure key (https)', '/log', 'violation',
-			[ "sessionid=$tok; sessionnonce=$nonce; sessionid_https=$k" ],
+			[ "sessionid=$tok; sessionnonce=$nonce; "
+				. "__Secure-sessionid_https=$k" ],
 			ssl => 1, reason => 'secure_key');
 	}
 	add_case('forged secure key (https)', '/log', 'violation',
@@ -579,7 +583,8 @@ sub judge {
 	my $genuine = $real
 		&& index($c->{text}, "sessionnonce=$real{$real}{nonce}") >= 0
 		&& (!$c->{ssl}
-		|| index($c->{text}, "sessionid_https=$real{$real}{key}") >= 0);
+		|| index($c->{text},
+			"__Secure-sessionid_https=$real{$real}{key}") >= 0);
 	return "forgery taken for the real session $uid"
 		if !$genuine && $real_uid{$uid} && $status =~ /^(valid|rotated)$/;
 	return "real uid $uid without the real token"

@@ -1,9 +1,9 @@
 #!/usr/bin/perl
 
 # Tests for paranoid_session module: sessions over HTTPS. Cookies are
-# Secure; the session gets a second key (sessionid_https) that every later
-# HTTPS request must present, while plain HTTP requests of the same session
-# never get it and are not checked for it.
+# Secure; the session gets a second key (__Secure-sessionid_https) that every
+# later HTTPS request must present, while plain HTTP requests of the same
+# session never get it and are not checked for it.
 
 ###############################################################################
 
@@ -92,6 +92,7 @@ $t->plan(36);
 
 my $TOKEN = qr/[A-Za-z0-9_-]{43}/;
 my $KEY = qr/[A-Za-z0-9_-]{22}/;
+my $SK = '__Secure-sessionid_https';    # the secure key's cookie
 
 # A session that starts over HTTPS; returns the browser and its uid.
 sub https_session {
@@ -111,10 +112,10 @@ like($r, qr/^Set-Cookie:\ sessionid=$TOKEN;\ Path=\/;\ HttpOnly;\ Secure;
 	\ SameSite=Lax\r$/mx, 'https: token cookie Secure');
 like($r, qr/^Set-Cookie:\ sessionnonce=$KEY;\ Path=\/;\ HttpOnly;\ Secure;
 	\ SameSite=Lax\r$/mx, 'https: nonce cookie Secure');
-like($r, qr/^Set-Cookie:\ sessionid_https=$KEY;\ Path=\/;\ HttpOnly;\ Secure;
+like($r, qr/^Set-Cookie:\ $SK=$KEY;\ Path=\/;\ HttpOnly;\ Secure;
 	\ SameSite=Lax\r$/mx, 'https: secure key cookie');
-is(set_cookie_count($r, 'sessionid_https'), 1, 'https: secure key set once');
-isnt($b->cookie('sessionid_https'), $b->cookie('sessionnonce'),
+is(set_cookie_count($r, $SK), 1, 'https: secure key set once');
+isnt($b->cookie($SK), $b->cookie('sessionnonce'),
 	'https: secure key is not the nonce');
 
 # it is required from now on over https
@@ -123,19 +124,19 @@ $r = $b->get('/');
 $v = session_vars($r);
 is($v->{status}, 'valid', 'https: valid with the secure key');
 is($v->{uid}, $uid, 'https: same uid');
-is(set_cookie_count($r, 'sessionid_https'), 0,
+is(set_cookie_count($r, $SK), 0,
 	'https: secure key not set again');
 
 # plain http: not set, not checked
 
-$r = $b->get('/', ssl => 0, drop => ['sessionid_https']);
+$r = $b->get('/', ssl => 0, drop => [$SK]);
 $v = session_vars($r);
 is($v->{status}, 'valid', 'http: valid without the secure key');
 is($v->{uid}, $uid, 'http: same uid');
-is(set_cookie_count($r, 'sessionid_https'), 0, 'http: secure key not set');
+is(set_cookie_count($r, $SK), 0, 'http: secure key not set');
 unlike($r, qr/^Set-Cookie: [^\r]*Secure/m, 'http: nothing Secure (auto)');
 
-$r = $b->get('/', ssl => 0, add => { sessionid_https => 'A' x 22 });
+$r = $b->get('/', ssl => 0, add => { $SK => 'A' x 22 });
 is(session_vars($r)->{status}, 'valid', 'http: wrong secure key not checked');
 
 is(session_vars($b->get('/'))->{status}, 'valid',
@@ -143,7 +144,7 @@ is(session_vars($b->get('/'))->{status}, 'valid',
 
 # https without the secure key: violation (clear)
 
-$r = $b->get('/', drop => ['sessionid_https'], keep => 0);
+$r = $b->get('/', drop => [$SK], keep => 0);
 $v = session_vars($r);
 like($r, qr/^HTTP\/1\.1 200 /, 'absent key: clear continues');
 is($v->{status}, 'violation', 'absent key: violation');
@@ -162,14 +163,14 @@ isnt($v->{uid}, $uid, 'absent key: old uid gone');
 # https with a wrong secure key: violation
 
 ($b, $uid) = https_session();
-$v = session_vars($b->get('/', add => { sessionid_https => 'A' x 22 }));
+$v = session_vars($b->get('/', add => { $SK => 'A' x 22 }));
 is($v->{status}, 'violation', 'wrong key: violation');
 is($v->{violation}, 'secure_key', 'wrong key: reason');
 
 # deny mode: 403, cookies expired
 
 ($b, $uid) = https_session('/deny');
-$r = $b->get('/deny', drop => ['sessionid_https']);
+$r = $b->get('/deny', drop => [$SK]);
 like($r, qr/^HTTP\/1\.1 403 /, 'deny: 403');
 is(session_vars($r)->{violation}, 'secure_key', 'deny: reason');
 like($r, qr/^Set-Cookie: dsid=[^;\r]*; Path=\/; Max-Age=0; (?x)
@@ -182,22 +183,23 @@ like($r, qr/^Set-Cookie: dsid=[^;\r]*; Path=\/; Max-Age=0; (?x)
 $b = browser();
 $r = $b->get('/');
 $uid = session_vars($r)->{uid} // '';
-is(set_cookie_count($r, 'sessionid_https'), 0, 'upgrade: none over http');
+is(set_cookie_count($r, $SK), 0, 'upgrade: none over http');
 $r = $b->get('/', ssl => 1);
 $v = session_vars($r);
 is($v->{status}, 'new', 'upgrade: new over https');
 isnt($v->{uid}, $uid, 'upgrade: new uid');
-like(set_cookies($r)->{sessionid_https}{line} // '',
-	qr/^sessionid_https=$KEY; Path=\/; HttpOnly; Secure; SameSite=Lax\z/,
+like(set_cookies($r)->{$SK}{line} // '',
+	qr/^$SK=$KEY; Path=\/; HttpOnly; Secure; SameSite=Lax\z/,
 	'upgrade: secure key set');
-is(session_vars($b->get('/', ssl => 1, drop => ['sessionid_https']))
+is(session_vars($b->get('/', ssl => 1, drop => [$SK]))
 	->{violation}, 'secure_key', 'upgrade: then required');
 
 # paranoid_secure_cookie off: no second key
 
 $b = browser(ssl => 1);
 $r = $b->get('/nokey');
-unlike($r, qr/^Set-Cookie: sessionid_https=/m, 'secure cookie off: not set');
+unlike($r, qr/^Set-Cookie: [^=\r]*sessionid_https=/m,
+	'secure cookie off: not set');
 is(session_vars($b->get('/nokey'))->{status}, 'valid',
 	'secure cookie off: not required');
 

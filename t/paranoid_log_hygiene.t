@@ -144,7 +144,7 @@ for my $mode (qw/ clear deny log /) {
 		# secure key: absent over https
 		($b, $uid) = session_at("/$mode", '10.1.0.' . ++$n, ssl => 1);
 		violate('secure_key', $b->clone, $uid, "/$mode",
-			drop => ['sessionid_https']);
+			drop => ['__Secure-sessionid_https']);
 	}
 }
 

@@ -118,7 +118,8 @@ is($v->{violation}, '', 'new: no violation');
 my $c = set_cookies($r);
 like($c->{sessionid}{value} // '', qr/^$TOKEN\z/, 'new: token format');
 like($c->{sessionnonce}{value} // '', qr/^$NONCE\z/, 'new: nonce format');
-ok(!$c->{sessionid_https}, 'new: no secure key over http');
+ok(!$c->{'__Secure-sessionid_https'} && !$c->{sessionid_https},
+	'new: no secure key over http');
 like($r, qr/^Set-Cookie: sessionid=$TOKEN; Path=\/; HttpOnly; SameSite=Lax\r$/m,
 	'new: token cookie attributes');
 like($r,

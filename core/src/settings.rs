@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::values::{CookieSpec, SameSite};
+use crate::values::{split_cookie_prefix, CookiePrefix, CookieSpec, SameSite};
 
 /// What a request gets when memcached cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +85,9 @@ macro_rules! settings {
     };
 }
 
+/// `paranoid_secure_cookie` when not set.
+pub const DEFAULT_SECURE_COOKIE: &str = "__Secure-sessionid_https";
+
 pub const SECOND: u64 = 1000;
 pub const MINUTE: u64 = 60 * SECOND;
 pub const HOUR: u64 = 60 * MINUTE;
@@ -104,7 +107,9 @@ settings! {
     absolute_timeout_ms: u64 = 12 * HOUR,
     cookie: CookieSpec = CookieSpec::default(),
     nonce_cookie: String = "sessionnonce".to_owned(),
-    secure_cookie: Option<String> = Some("sessionid_https".to_owned()),
+    // `__Secure-`: browsers refuse it from plain HTTP, so an attacker there
+    // cannot plant a second key of their own (cookie tossing).
+    secure_cookie: Option<String> = Some(DEFAULT_SECURE_COOKIE.to_owned()),
     cookie_secure: CookieSecure = CookieSecure::Auto,
     secure_cookie_upgrade: bool = false,
     on_violation: OnViolation = OnViolation::Clear,
@@ -130,6 +135,15 @@ impl Settings {
                 ));
             }
         }
+        if let Some(name) = &self.secure_cookie {
+            let host = split_cookie_prefix(name).0 == Some(CookiePrefix::Host);
+            if host && (self.cookie.path != "/" || self.cookie.domain.is_some()) {
+                return Err(format!(
+                    "paranoid_secure_cookie \"{name}\" needs paranoid_cookie path=/ and no \
+                     domain: __Host- cookies must have both"
+                ));
+            }
+        }
         if self.rotate && self.destroy {
             return Err(
                 "paranoid_session_rotate and paranoid_session_destroy cannot both be on \
@@ -148,8 +162,7 @@ impl Settings {
                 "paranoid_cookie and paranoid_nonce_cookie both name the cookie \"{token}\""
             ));
         }
-        if let Some(secure) = &self.secure_cookie {
-            let secure = self.cookie_name(secure);
+        if let Some(secure) = self.secure_cookie_name() {
             if secure == token || secure == nonce {
                 return Err(format!(
                     "paranoid_secure_cookie \"{secure}\" is already used by \
@@ -169,6 +182,29 @@ impl Settings {
         }
     }
 
+    /// The name the secure key's cookie is sent under, `None` when off. The
+    /// name may carry `__Secure-` or `__Host-` itself; `paranoid_cookie
+    /// prefix=` applies to it as to every cookie, and of two prefixes the
+    /// stronger one, `__Host-`, is kept: never both, and never weaker than
+    /// either. The cookie is always Secure, so both are allowed whatever
+    /// `paranoid_cookie_secure` says.
+    pub fn secure_cookie_name(&self) -> Option<String> {
+        let (own, base) = split_cookie_prefix(self.secure_cookie.as_deref()?);
+        let prefix = match (own, self.cookie.prefix) {
+            (Some(CookiePrefix::Host), _) | (_, Some(CookiePrefix::Host)) => {
+                Some(CookiePrefix::Host)
+            }
+            (Some(CookiePrefix::Secure), _) | (_, Some(CookiePrefix::Secure)) => {
+                Some(CookiePrefix::Secure)
+            }
+            (None, None) => None,
+        };
+        Some(match prefix {
+            Some(p) => format!("{}{base}", p.as_str()),
+            None => base.to_owned(),
+        })
+    }
+
     /// Whether the nonce machinery runs at all.
     pub fn nonces_enabled(&self) -> bool {
         self.nonce_timeout_ms.is_some()
@@ -178,7 +214,6 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::CookiePrefix;
 
     fn raw() -> RawSettings {
         RawSettings::default()
@@ -203,7 +238,11 @@ mod tests {
         assert_eq!(s.cookie.path, "/");
         assert_eq!(s.cookie.samesite, SameSite::Lax);
         assert_eq!(s.nonce_cookie, "sessionnonce");
-        assert_eq!(s.secure_cookie.as_deref(), Some("sessionid_https"));
+        assert_eq!(s.secure_cookie.as_deref(), Some("__Secure-sessionid_https"));
+        assert_eq!(
+            s.secure_cookie_name().as_deref(),
+            Some("__Secure-sessionid_https")
+        );
         assert_eq!(s.cookie_secure, CookieSecure::Auto);
         assert_eq!(s.on_violation, OnViolation::Clear);
         assert!(!s.rotate && !s.destroy && !s.harden_cookies);
@@ -299,6 +338,83 @@ mod tests {
         let s = r.resolve().unwrap();
         assert_eq!(s.cookie_name(&s.cookie.name), "__Host-sessionid");
         assert_eq!(s.cookie_name(&s.nonce_cookie), "__Host-sessionnonce");
+    }
+
+    fn secure_name(token_prefix: Option<CookiePrefix>, name: &str) -> String {
+        let mut r = raw();
+        r.cookie = Some(CookieSpec {
+            prefix: token_prefix,
+            ..CookieSpec::default()
+        });
+        r.secure_cookie = Some(Some(name.to_owned()));
+        let s = r.resolve().unwrap();
+        s.secure_cookie_name().unwrap()
+    }
+
+    #[test]
+    fn secure_cookie_keeps_the_stronger_prefix_once() {
+        use CookiePrefix::{Host, Secure};
+        let cases = [
+            (None, "__Secure-k", "__Secure-k"),
+            (None, "__Host-k", "__Host-k"),
+            (None, "k", "k"),
+            (Some(Secure), "__Secure-k", "__Secure-k"),
+            (Some(Secure), "__Host-k", "__Host-k"),
+            (Some(Secure), "k", "__Secure-k"),
+            (Some(Host), "__Secure-k", "__Host-k"),
+            (Some(Host), "__Host-k", "__Host-k"),
+            (Some(Host), "k", "__Host-k"),
+            (Some(Host), DEFAULT_SECURE_COOKIE, "__Host-sessionid_https"),
+        ];
+        for (token, name, sent) in cases {
+            assert_eq!(secure_name(token, name), sent, "{token:?} {name}");
+        }
+        let mut r = raw();
+        r.secure_cookie = Some(None);
+        assert_eq!(r.resolve().unwrap().secure_cookie_name(), None);
+    }
+
+    #[test]
+    fn host_secure_cookie_needs_root_path_and_no_domain() {
+        let mut r = raw();
+        r.secure_cookie = Some(Some("__Host-k".to_owned()));
+        assert!(r.resolve().is_ok());
+        r.cookie = Some(CookieSpec {
+            path: "/app".to_owned(),
+            ..CookieSpec::default()
+        });
+        let err = r.resolve().unwrap_err();
+        assert!(err.contains("__Host-k") && err.contains("path=/"), "{err}");
+        r.cookie = Some(CookieSpec {
+            domain: Some("example.com".to_owned()),
+            ..CookieSpec::default()
+        });
+        assert!(r.resolve().unwrap_err().contains("no domain"));
+        // __Secure- allows both, and needs no paranoid_cookie_secure: the
+        // secure key's cookie is always Secure.
+        r.secure_cookie = Some(Some("__Secure-k".to_owned()));
+        r.cookie_secure = Some(CookieSecure::Off);
+        assert!(r.resolve().is_ok());
+        r.secure_cookie = None;
+        assert!(r.resolve().is_ok(), "the default too");
+    }
+
+    #[test]
+    fn secure_cookie_clash_is_found_after_prefixing() {
+        let mut r = raw();
+        r.cookie = Some(CookieSpec {
+            name: "k".to_owned(),
+            prefix: Some(CookiePrefix::Secure),
+            ..CookieSpec::default()
+        });
+        r.secure_cookie = Some(Some("__Secure-k".to_owned()));
+        assert!(r.resolve().unwrap_err().contains("\"__Secure-k\""));
+        r.secure_cookie = Some(Some("k".to_owned()));
+        assert!(r.resolve().unwrap_err().contains("already used"));
+        // The bare default name is no longer the secure key's.
+        let mut r = raw();
+        r.nonce_cookie = Some("sessionid_https".to_owned());
+        assert!(r.resolve().is_ok());
     }
 
     #[test]

@@ -193,7 +193,7 @@ fn secure_cookie(d: &mut Directive, c: &mut LocConf) -> SetResult {
     let name = match d.arg(1)? {
         "off" => None,
         name => {
-            values::validate_cookie_name(name)?;
+            values::validate_secure_cookie_name(name)?;
             Some(name.to_owned())
         }
     };

@@ -68,10 +68,7 @@ impl CookieNames {
         CookieNames {
             token: settings.cookie_name(&settings.cookie.name),
             nonce: settings.cookie_name(&settings.nonce_cookie),
-            secure: settings
-                .secure_cookie
-                .as_deref()
-                .map(|n| settings.cookie_name(n)),
+            secure: settings.secure_cookie_name(),
         }
     }
 }

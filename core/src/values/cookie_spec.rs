@@ -82,6 +82,45 @@ pub fn validate_cookie_name(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `paranoid_secure_cookie NAME`: a cookie name that may carry its own
+/// `__Secure-` or `__Host-` prefix. The prefix must be spelled exactly so
+/// (browsers match prefixes ignoring case, so a name like `__secure-k`
+/// would be prefixed for some and not for others) and be followed by
+/// something.
+pub fn validate_secure_cookie_name(s: &str) -> Result<(), String> {
+    validate_cookie_name(s)?;
+    for p in [CookiePrefix::Host, CookiePrefix::Secure] {
+        if !starts_with_ignore_case(s, p.as_str()) {
+            continue;
+        }
+        if !s.starts_with(p.as_str()) {
+            return Err(format!(
+                "cookie name {} must spell its prefix exactly \"{}\"",
+                quote(s),
+                p.as_str()
+            ));
+        }
+        if s.len() == p.as_str().len() {
+            return Err(format!(
+                "cookie name {} has nothing after its prefix",
+                quote(s)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `__Host-` or `__Secure-` prefix a cookie name starts with (exact
+/// spelling) and the rest of the name.
+pub fn split_cookie_prefix(name: &str) -> (Option<CookiePrefix>, &str) {
+    for p in [CookiePrefix::Host, CookiePrefix::Secure] {
+        if let Some(rest) = name.strip_prefix(p.as_str()) {
+            return (Some(p), rest);
+        }
+    }
+    (None, name)
+}
+
 /// Whether `s` starts with `prefix`, ignoring ASCII case (browsers match
 /// cookie prefixes case-insensitively).
 pub(super) fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {

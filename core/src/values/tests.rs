@@ -396,6 +396,47 @@ fn cookie_name_length() {
     );
 }
 
+// --- validate_secure_cookie_name, split_cookie_prefix ----------------
+
+#[test]
+fn secure_cookie_name_may_carry_a_prefix() {
+    for s in [
+        "__Secure-x",
+        "__Host-x",
+        "__Secure-sessionid_https",
+        "k",
+        "__Hostx",
+    ] {
+        assert_eq!(validate_secure_cookie_name(s), Ok(()), "{s:?}");
+    }
+    assert_eq!(
+        validate_secure_cookie_name("__secure-x"),
+        Err("cookie name \"__secure-x\" must spell its prefix exactly \"__Secure-\"".to_string())
+    );
+    assert!(validate_secure_cookie_name("__HOST-x").is_err());
+    assert_eq!(
+        validate_secure_cookie_name("__Secure-"),
+        Err("cookie name \"__Secure-\" has nothing after its prefix".to_string())
+    );
+    assert!(validate_secure_cookie_name("__Host-").is_err());
+    assert!(validate_secure_cookie_name("__Secure-a b").is_err());
+    assert!(validate_secure_cookie_name("").is_err());
+}
+
+#[test]
+fn split_cookie_prefix_is_exact() {
+    assert_eq!(
+        split_cookie_prefix("__Secure-x"),
+        (Some(CookiePrefix::Secure), "x")
+    );
+    assert_eq!(
+        split_cookie_prefix("__Host-x"),
+        (Some(CookiePrefix::Host), "x")
+    );
+    assert_eq!(split_cookie_prefix("__host-x"), (None, "__host-x"));
+    assert_eq!(split_cookie_prefix("x"), (None, "x"));
+}
+
 // --- parse_cookie_spec -----------------------------------------------
 
 #[test]

@@ -20,17 +20,32 @@ fn name() -> impl Strategy<Value = String> {
     .prop_map(String::from)
 }
 
+/// Names `paranoid_secure_cookie` takes: the plain ones and the same with
+/// a prefix of their own, so that clashes after prefixing are common.
+fn secure_name() -> impl Strategy<Value = String> {
+    (name(), select(vec!["", "__Secure-", "__Host-"]))
+        .prop_map(|(name, prefix)| format!("{prefix}{name}"))
+}
+
+/// A token cookie as `parse_cookie_spec` can give it: `__Host-` only with
+/// path=/ and no domain.
 fn spec() -> impl Strategy<Value = CookieSpec> {
     (
         name(),
         select(vec![SameSite::Strict, SameSite::Lax, SameSite::None]),
         proptest::option::of(select(vec![CookiePrefix::Host, CookiePrefix::Secure])),
+        select(vec!["/", "/app"]),
+        proptest::option::of(select(vec!["example.com"])),
     )
-        .prop_map(|(name, samesite, prefix)| CookieSpec {
-            name,
-            samesite,
-            prefix,
-            ..CookieSpec::default()
+        .prop_map(|(name, samesite, prefix, path, domain)| {
+            let host = prefix == Some(CookiePrefix::Host);
+            CookieSpec {
+                name,
+                samesite,
+                prefix,
+                path: if host { "/" } else { path }.to_owned(),
+                domain: domain.filter(|_| !host).map(str::to_owned),
+            }
         })
 }
 
@@ -54,7 +69,7 @@ fn raw() -> impl Strategy<Value = RawSettings> {
             of(any::<u64>()),
             of(spec()),
             of(name()),
-            of(of(name())),
+            of(of(secure_name())),
             of(select(vec![
                 CookieSecure::Auto,
                 CookieSecure::On,
@@ -107,12 +122,32 @@ fn allowed(r: &RawSettings) -> bool {
         "{prefix}{}",
         r.nonce_cookie.as_deref().unwrap_or("sessionnonce")
     );
-    let secure_name = r
+    let configured = r
         .secure_cookie
         .clone()
-        .unwrap_or(Some("sessionid_https".to_owned()))
-        .map(|n| format!("{prefix}{n}"));
+        .unwrap_or(Some("__Secure-sessionid_https".to_owned()));
+    // Its own prefix, if any, is stripped; then __Host- if either has it,
+    // else __Secure- if either has it.
+    let own_host = configured
+        .as_deref()
+        .is_some_and(|n| n.starts_with("__Host-"));
+    let secure_name = configured.as_deref().map(|n| {
+        let base = n
+            .strip_prefix("__Host-")
+            .or_else(|| n.strip_prefix("__Secure-"))
+            .unwrap_or(n);
+        let has = |p: &str| n.starts_with(p) || prefix == p;
+        let p = if has("__Host-") {
+            "__Host-"
+        } else if has("__Secure-") {
+            "__Secure-"
+        } else {
+            ""
+        };
+        format!("{p}{base}")
+    });
     !(secure == CookieSecure::Off && (cookie.samesite == SameSite::None || cookie.prefix.is_some()))
+        && !(own_host && (cookie.path != "/" || cookie.domain.is_some()))
         && !(r.rotate == Some(true) && r.destroy == Some(true))
         && token != nonce
         && secure_name.is_none_or(|s| s != token && s != nonce)
@@ -129,9 +164,13 @@ proptest! {
         prop_assert_eq!(result.is_ok(), allowed(&r), "{:?}", result.as_ref().err());
         match result {
             Ok(s) => {
+                // Never two prefixes on the secure key's cookie.
+                if let Some(n) = s.secure_cookie_name() {
+                    prop_assert!(!n.contains("-__"), "{}", n);
+                }
                 prop_assert_eq!(s.enabled, r.enabled.unwrap_or(false));
                 prop_assert_eq!(s.nonce_window, r.nonce_window.unwrap_or(1));
-                prop_assert_eq!(s.secure_cookie.clone(), r.secure_cookie.clone().unwrap_or(Some("sessionid_https".to_owned())));
+                prop_assert_eq!(s.secure_cookie.clone(), r.secure_cookie.clone().unwrap_or(Some("__Secure-sessionid_https".to_owned())));
                 prop_assert_eq!(&s.cookie, &r.cookie.clone().unwrap_or_default());
                 prop_assert_eq!(s.nonces_enabled(), r.nonce_timeout_ms.unwrap_or(Some(1000)).is_some());
             }

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use paranoid_core::values::{
     parse_choice, parse_cookie_spec, parse_flag, parse_ip_prefix, parse_secret, parse_store_server,
-    parse_time_in, parse_time_ms, parse_time_or_off, parse_uint_in, validate_cookie_name,
-    validate_key_prefix, CookiePrefix, CookieSpec, SameSite, StoreAddr,
+    parse_time_in, parse_time_ms, parse_time_or_off, parse_uint_in, split_cookie_prefix,
+    validate_cookie_name, validate_key_prefix, validate_secure_cookie_name, CookiePrefix,
+    CookieSpec, SameSite, StoreAddr,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -262,6 +263,7 @@ proptest! {
         assert_printable(&parse_choice(&s, &[]))?;
         assert_printable(&parse_ip_prefix(&s, &t))?;
         assert_printable(&validate_cookie_name(&s))?;
+        assert_printable(&validate_secure_cookie_name(&s))?;
         assert_printable(&validate_key_prefix(&s))?;
         assert_printable(&parse_cookie_spec(&[&s, &t]))?;
         assert_printable(&parse_cookie_spec(&[&s]))?;
@@ -408,9 +410,23 @@ proptest! {
     }
 
     #[test]
-    fn names_and_key_prefixes(s in prop_oneof![text(), "[!-~]{0,110}", cookie_name()]) {
+    fn names_and_key_prefixes(s in prop_oneof![
+        text(),
+        "[!-~]{0,110}",
+        cookie_name(),
+        "(__[Hh][Oo][Ss][Tt]-|__[Ss][Ee][Cc][Uu][Rr][Ee]-)[a-z_]{0,4}",
+    ]) {
         let name_ok = !s.is_empty() && s.len() <= 64 && s.chars().all(is_tchar);
         prop_assert_eq!(validate_cookie_name(&s).is_ok(), name_ok);
+        // A secure cookie name is a cookie name whose prefix, if any, is
+        // spelled exactly and followed by something.
+        let lower = s.to_ascii_lowercase();
+        let prefix_ok = ["__Host-", "__Secure-"].iter().all(|p| {
+            !lower.starts_with(&p.to_ascii_lowercase()) || (s.starts_with(p) && s.len() > p.len())
+        });
+        prop_assert_eq!(validate_secure_cookie_name(&s).is_ok(), name_ok && prefix_ok);
+        let (p, rest) = split_cookie_prefix(&s);
+        prop_assert_eq!(format!("{}{rest}", p.map_or("", |p| p.as_str())), s.clone());
         let prefix_ok = s.len() <= 100 && s.bytes().all(|b| b.is_ascii_graphic());
         prop_assert_eq!(validate_key_prefix(&s).is_ok(), prefix_ok);
     }
