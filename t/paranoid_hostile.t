@@ -555,7 +555,7 @@ my $elapsed = time - $started;
 sub answer {
 	my ($r) = @_;
 	my $v = session_vars($r);
-	return { %$v, code => $v->{code} // 0, token => session_cookie($r) };
+	return { %$v, code => $v->{code} // 0, token => scalar session_cookie($r) };
 }
 
 # Judges one answer: '' if it is as expected, else what is wrong.
