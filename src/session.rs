@@ -102,10 +102,11 @@ unsafe fn fingerprint(
     let Some(Fingerprint::Values(values)) = conf.fingerprint.as_ref() else {
         return None;
     };
+    // SAFETY: r is a live request (the caller's contract).
+    let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
     let texts: Vec<&[u8]> = values
         .iter()
-        // SAFETY: r is a live request (the caller's contract).
-        .map(|cv| unsafe { cv.evaluate(r) }.unwrap_or_default())
+        .map(|cv| cv.evaluate(req).unwrap_or_default())
         .collect();
     let (v4, v6) = settings.ip_prefix;
     Some(paranoid_core::fingerprint::fingerprint(
