@@ -36,14 +36,16 @@ deps:
 
 # The module for the bundled nginx, and that nginx binary. Copies are
 # renamed into place: overwriting a .so that a running nginx has mapped
-# crashes its workers.
+# crashes its workers. The nginx binary is the one in the objs directory
+# that this very cargo build's nginx-sys used, as build.rs reports it (see
+# scripts/cargo-build.sh).
 build: deps
-	$(CARGO) build $(CARGO_PROFILE_FLAG)
 	@mkdir -p $(VENDORED)
+	objs=$$(CARGO="$(CARGO)" scripts/cargo-build.sh $(CARGO_PROFILE_FLAG)) && \
+	  if [ ! -x "$$objs/nginx" ]; then echo "no nginx binary in $$objs" >&2; exit 1; fi && \
+	  ln -sf "$$objs/nginx" $(VENDORED)/nginx
 	cp target/$(PROFILE)/lib$(MODULE).so $(VENDORED)/.$(MODULE).so.tmp
 	mv -f $(VENDORED)/.$(MODULE).so.tmp $(VENDORED)/$(MODULE).so
-	@nginx=$$(ls -t target/$(PROFILE)/build/nginx-sys-*/out/objs/nginx | head -n1); \
-	  ln -sf "$$(cd "$$(dirname "$$nginx")" && pwd)/nginx" $(VENDORED)/nginx
 	@echo "built $(VENDORED)/$(MODULE).so for $$($(VENDORED)/nginx -v 2>&1)"
 
 # The module for Debian's nginx, built against a configured copy of the

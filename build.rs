@@ -12,6 +12,7 @@
 //! | `DEP_NGINX_OS`             | `linux`                             |
 //! | `DEP_NGINX_OS_CHECK`       | every OS name nginx-sys knows       |
 //! | `DEP_NGINX_VERSION_NUMBER` | `1028000` (nginx's `nginx_version`) |
+//! | `DEP_NGINX_BUILD_DIR`      | nginx's `objs` directory            |
 //!
 //! From them this script sets, for this crate only:
 //!
@@ -20,7 +21,13 @@
 //! - `ngx_os = "NAME"`, the OS nginx was configured for;
 //! - `nginxX_Y_Z` (e.g. `nginx1_23_0`) when nginx is at least version X.Y.Z,
 //!   for each gate in [`VERSION_GATES`] (the convention of ngx-rust's
-//!   examples), named after the first release with the change it gates.
+//!   examples), named after the first release with the change it gates;
+//! - the compile-time variable `PARANOID_NGINX_BUILD_DIR`, nginx's `objs`
+//!   directory. The crate does not read it: it is there so that cargo's
+//!   `build-script-executed` message (`--message-format=json`) names the
+//!   nginx this very build used, which is how the Makefile and
+//!   `bench/run.sh` find the bundled nginx binary (see
+//!   `scripts/cargo-build.sh`).
 //!
 //! Every cfg name and value is declared with `rustc-check-cfg`, so a typo in
 //! a `#[cfg(...)]` is a warning (an error under `clippy -D warnings`).
@@ -38,6 +45,7 @@ fn main() -> Result<(), String> {
     features()?;
     os()?;
     version()?;
+    build_dir()?;
     Ok(())
 }
 
@@ -86,5 +94,11 @@ fn version() -> Result<(), String> {
             println!("cargo::rustc-cfg={name}");
         }
     }
+    Ok(())
+}
+
+fn build_dir() -> Result<(), String> {
+    let dir = dep("DEP_NGINX_BUILD_DIR")?;
+    println!("cargo::rustc-env=PARANOID_NGINX_BUILD_DIR={dir}");
     Ok(())
 }
