@@ -56,8 +56,8 @@ pub unsafe fn facts(r: *mut ngx_http_request_t, conf: &LocConf, settings: &Setti
     let token = token.and_then(secret::parse_token);
     let nonce = nonce.and_then(secret::parse_text);
     let secure_key = secure_key.and_then(secret::parse_text);
-    // SAFETY: r's connection is live.
-    let https = unsafe { !(*(*r).connection).ssl.is_null() };
+    // SAFETY: forwarded from the caller.
+    let https = unsafe { crate::https::over_https(r) };
     let hasher = Hasher::new(settings.secret.as_ref().map(|s| &*s.0));
     // SAFETY: forwarded from the caller.
     let fingerprint = unsafe { fingerprint(r, conf, settings, &hasher) };
