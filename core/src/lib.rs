@@ -2,6 +2,7 @@
 //! decided without nginx or I/O lives here and is unit tested on its own.
 //! The nginx module crate wraps it with FFI edges.
 
+pub mod control;
 pub mod cookie;
 pub mod engine;
 pub mod fingerprint;
