@@ -10,5 +10,6 @@ pub mod lifetime;
 pub mod record;
 pub mod secret;
 pub mod settings;
+pub mod user_index;
 pub mod values;
 pub mod wire;
