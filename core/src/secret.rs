@@ -8,6 +8,7 @@ use rand::rngs::OsRng;
 use rand::TryRngCore;
 use sha2::{Digest, Sha256};
 
+use crate::control::UserId;
 use crate::record::{Hash, UID_LEN};
 
 /// Bytes of a session token.
@@ -145,6 +146,24 @@ pub fn key_for_hash(prefix: &str, hash: &Hash) -> String {
     key
 }
 
+/// What marks a user index's key: hex digits never contain it, so no
+/// session or pointer key (`prefix + 64 hex digits`) is ever a user's.
+pub const USER_KEY_MARK: &str = "u:";
+
+/// The memcached key of a user's index of sessions
+/// ([`crate::user_index`]): `prefix + "u:" + hex(hash("user", id))`, keyed
+/// with the secret file like every other hash. Bounded length whatever the
+/// id, and no id in memcached's key space; without a secret file the hash
+/// hides nothing from whoever can guess the ids.
+pub fn user_key(prefix: &str, hasher: &Hasher<'_>, user: &UserId) -> String {
+    let hash = hasher.hash("user", &[user.as_bytes()]);
+    let mut key = String::with_capacity(prefix.len() + USER_KEY_MARK.len() + 2 * hash.len());
+    key.push_str(prefix);
+    key.push_str(USER_KEY_MARK);
+    push_hex(&mut key, &hash);
+    key
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(2 * bytes.len());
@@ -262,6 +281,34 @@ mod tests {
         assert_eq!(parse_text::<16>(text.as_bytes()), Some(key));
         assert_eq!(parse_text::<16>(&text.as_bytes()[..21]), None);
         assert_eq!(parse_text::<32>(text.as_bytes()), None);
+    }
+
+    #[test]
+    fn user_keys() {
+        let alice = UserId::try_from("alice").unwrap();
+        let bob = UserId::try_from("bob").unwrap();
+        let plain = Hasher::new(None);
+        let key = user_key("ps:", &plain, &alice);
+        assert_eq!(key.len(), 3 + 2 + 64);
+        assert_eq!(
+            key,
+            format!("ps:u:{}", hex(&plain.hash("user", &[b"alice"])))
+        );
+        assert!(!key.contains("alice"));
+        assert_eq!(key, user_key("ps:", &plain, &alice), "stable");
+        assert_ne!(key, user_key("ps:", &plain, &bob));
+        assert_ne!(key, user_key("xx:", &plain, &alice));
+        let keyed = Hasher::new(Some(&[9u8; 32]));
+        assert_ne!(key, user_key("ps:", &keyed, &alice));
+        // Not the key of a token whose hash happened to be the user's: the
+        // label differs, and so does the shape of the key.
+        assert_ne!(
+            plain.hash("user", &[b"alice"]),
+            plain.hash("token", &[b"alice"])
+        );
+        assert!(key_for_hash("ps:", &plain.hash("user", &[b"alice"])) != key);
+        let longest = UserId::parse(&[b'x'; 128]).unwrap();
+        assert_eq!(user_key("", &plain, &longest).len(), 66);
     }
 
     #[test]

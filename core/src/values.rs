@@ -298,9 +298,11 @@ pub fn parse_secret(bytes: &[u8]) -> Result<Vec<u8>, String> {
     Ok(key.to_vec())
 }
 
+mod application;
 mod cookie_spec;
 mod store;
 
+pub use application::*;
 pub use cookie_spec::*;
 pub use store::*;
 
