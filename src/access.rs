@@ -17,9 +17,10 @@ use paranoid_core::secret;
 use paranoid_core::settings::{Settings, StoreFailure};
 
 use crate::conf::LocConf;
+use crate::control;
 use crate::grace;
 use crate::request_state::{self, RequestState, Status, Verdict};
-use crate::session::{self, Facts, Outcome};
+use crate::session::{self, Decision, Facts, Outcome};
 use crate::ParanoidSessionModule;
 
 /// nginx access phase handler.
@@ -53,6 +54,10 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(state) = (unsafe { request_state::create(r) }) else {
         return NgxStatus::NGX_ERROR.into();
     };
+
+    // The application's command comes from its response only.
+    // SAFETY: r is a live main request.
+    unsafe { control::silence_request_header(r, settings) };
 
     if bypassed(req, conf) {
         state.status = Some(Status::Bypass);
@@ -102,7 +107,10 @@ fn start(
         let outcome = session::run(conf, settings, &facts, log).await;
         // SAFETY: the task is owned by the request's state, dropped with the
         // request's pool: while it runs, r and the state are alive.
-        unsafe { conclude(r, &mut *state_ptr, settings, outcome) };
+        let state = unsafe { &mut *state_ptr };
+        state.presented = Some(facts.presented);
+        // SAFETY: as above.
+        unsafe { conclude(r, state, settings, outcome) };
     });
     // SAFETY: the state is alive (see above).
     let state = unsafe { &mut *state_ptr };
@@ -134,7 +142,12 @@ unsafe fn conclude(
     outcome: Outcome,
 ) {
     let verdict = match outcome {
-        Outcome::Decided(plan, cookies, grace) => {
+        Outcome::Decided(Decision {
+            plan,
+            cookies,
+            grace,
+            key,
+        }) => {
             if let Some(violation) = plan.violation {
                 // SAFETY: the request's connection log is alive; nginx adds
                 // the client address. Never a token, nonce or key here.
@@ -156,6 +169,8 @@ unsafe fn conclude(
             state.violation = plan.violation;
             state.uid = plan.uid.map(|u| secret::hex(&u)).unwrap_or_default();
             state.cookies = cookies;
+            state.user = plan.user;
+            state.session_key = key;
             if let Some(work) = grace {
                 // SAFETY: the connection's log outlives the request, and the
                 // task is owned by the request's state.

@@ -16,8 +16,10 @@ use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpC
 
 mod access;
 pub mod conf;
+mod control;
 mod filter;
 mod grace;
+mod hold;
 mod https;
 mod request_state;
 mod session;

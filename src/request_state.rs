@@ -15,6 +15,8 @@ use ngx::http::HttpModule;
 
 use crate::ParanoidSessionModule;
 
+use paranoid_core::control::UserId;
+use paranoid_core::engine::Presented;
 pub use paranoid_core::engine::{Status, Violation};
 
 /// How the access phase ends once the store answered.
@@ -43,6 +45,15 @@ pub struct RequestState {
     /// dropped by the header filter.
     pub grace: Option<Task<()>>,
     pub cookies_sent: bool,
+    /// `$paranoid_session_user`.
+    pub user: Option<UserId>,
+    /// The store key of the session after the access phase's writes, for
+    /// the application's commands.
+    pub session_key: Option<String>,
+    /// What the request presented, for a session a `login` must start.
+    pub presented: Option<Presented>,
+    /// The response held while the application's command is applied.
+    pub hold: Option<crate::hold::Hold>,
 }
 
 // Identified by address in the pool's cleanup list: never inlined or

@@ -12,6 +12,7 @@ use crate::conf::{Fingerprint, LocConf};
 use crate::grace::GraceWork;
 use crate::store::StoreError;
 
+pub mod commands;
 pub mod records;
 
 use records::Records;
@@ -29,8 +30,19 @@ pub struct Facts {
 pub enum Outcome {
     /// The plan, its `Set-Cookie` values, and the grace to keep while the
     /// response is pending.
-    Decided(Plan, Vec<String>, Option<GraceWork>),
+    Decided(Decision),
     StoreFailed(StoreError),
+}
+
+/// A decided and performed plan.
+pub struct Decision {
+    pub plan: Plan,
+    /// Its `Set-Cookie` values.
+    pub cookies: Vec<String>,
+    /// The grace to keep while the response is pending.
+    pub grace: Option<GraceWork>,
+    /// Where the session lives now (None: it ended, or none was made).
+    pub key: Option<String>,
 }
 
 /// Decisions made when compare-and-swap races are lost; the last one is
@@ -178,7 +190,19 @@ pub async fn run(
                     .grace
                     .as_ref()
                     .and_then(|g| GraceWork::new(settings, g, &lookup, facts.presented.now_ms));
-                return Outcome::Decided(plan, cookies, grace);
+                let key = live_key(settings, &plan, &lookup);
+                if let Some(moved) = commands::moved_user_session(&plan) {
+                    // A session bound to a user moved to a new token: its
+                    // user's index must know, or "logout everywhere"
+                    // would miss it once the pointer is gone.
+                    let _ = records.index_replace_key(&hasher, moved).await;
+                }
+                return Outcome::Decided(Decision {
+                    plan,
+                    cookies,
+                    grace,
+                    key,
+                });
             }
             Ok(false) => continue, // lost a race: read again, decide again
             Err(err) => return Outcome::StoreFailed(err),
@@ -187,8 +211,24 @@ pub async fn run(
     Outcome::StoreFailed(StoreError::Contention)
 }
 
+/// Where the session lives after `plan`'s writes: the token it added, or
+/// where it was found; None when it ended.
+fn live_key(settings: &Settings, plan: &Plan, lookup: &records::Lookup) -> Option<String> {
+    if plan.deny || plan.status == engine::Status::Destroyed {
+        return None;
+    }
+    let added = plan.writes.iter().find_map(|w| match w {
+        engine::Write::Add { token_hash, .. } => Some(*token_hash),
+        _ => None,
+    });
+    match added {
+        Some(hash) => Some(secret::key_for_hash(&settings.key_prefix, &hash)),
+        None => lookup.key.clone(),
+    }
+}
+
 /// The `Set-Cookie` values for the decided cookies.
-fn set_cookies(
+pub fn set_cookies(
     conf: &LocConf,
     settings: &Settings,
     req: &Presented,

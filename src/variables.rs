@@ -1,5 +1,5 @@
-//! `$paranoid_session_uid`, `$paranoid_session_status` and
-//! `$paranoid_session_violation`.
+//! `$paranoid_session_uid`, `$paranoid_session_status`,
+//! `$paranoid_session_violation` and `$paranoid_session_user`.
 //!
 //! They are not cacheable: their value is decided in the access phase, and a
 //! `map` or `if` evaluated earlier must not pin an empty value.
@@ -20,12 +20,14 @@ enum Which {
     Uid = 0,
     Status = 1,
     Violation = 2,
+    User = 3,
 }
 
-const VARIABLES: [(ngx_str_t, Which); 3] = [
+const VARIABLES: [(ngx_str_t, Which); 4] = [
     (ngx_string!("paranoid_session_uid"), Which::Uid),
     (ngx_string!("paranoid_session_status"), Which::Status),
     (ngx_string!("paranoid_session_violation"), Which::Violation),
+    (ngx_string!("paranoid_session_user"), Which::User),
 ];
 
 /// Adds the variables to nginx (called from preconfiguration).
@@ -60,6 +62,7 @@ fn value_of(r: *mut ngx_http_request_t, which: Which) -> &'static [u8] {
         Which::Uid => state.uid.as_bytes(),
         Which::Status => state.status.map_or("", |s| s.as_str()).as_bytes(),
         Which::Violation => state.violation.map_or("", |v| v.as_str()).as_bytes(),
+        Which::User => state.user.as_ref().map_or(&b""[..], |u| u.as_bytes()),
     }
 }
 
@@ -71,7 +74,8 @@ unsafe extern "C" fn get_variable(
     let which = match data {
         0 => Which::Uid,
         1 => Which::Status,
-        _ => Which::Violation,
+        2 => Which::Violation,
+        _ => Which::User,
     };
     let value = value_of(r, which);
     // SAFETY: nginx calls get handlers with a value slot to fill.

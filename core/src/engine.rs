@@ -4,6 +4,7 @@
 //! and deciding again when a compare-and-swap loses a race) and sets the
 //! cookies.
 
+use crate::control::UserId;
 use crate::lifetime;
 use crate::record::{Hash, Nonce, Pointer, Session, MAX_PREVIOUS_NONCES, UID_LEN};
 use crate::secret::{self, Hasher, RandomError, Token};
@@ -165,6 +166,8 @@ pub struct Plan {
     pub deny: bool,
     /// The uid of the session a violation was caught on (for the log).
     pub offender: Option<[u8; UID_LEN]>,
+    /// `$paranoid_session_user`: the user the session is bound to.
+    pub user: Option<UserId>,
     /// Values this request superseded, whose grace must last until its
     /// response could have reached the client.
     pub grace: Option<Grace>,
@@ -191,6 +194,7 @@ impl Plan {
             cookies: Vec::new(),
             deny: false,
             offender: None,
+            user: None,
             grace: None,
         }
     }
@@ -479,6 +483,7 @@ fn refresh(
     } = stored;
     let mut plan = Plan::new(Status::Valid);
     plan.uid = Some(session.uid);
+    plan.user.clone_from(&session.user);
     let grace_at = lifetime::grace_start(settings, req.now_ms);
     let mut changed = false;
     let mut superseded = None;
@@ -572,7 +577,10 @@ fn refresh(
     Ok(plan)
 }
 
+mod application;
 #[cfg(test)]
 mod hardening_tests;
+pub use application::{login, logout};
+
 #[cfg(test)]
 mod tests;

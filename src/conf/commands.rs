@@ -237,6 +237,14 @@ fn destroy(d: &mut Directive, c: &mut LocConf) -> SetResult {
     put(&mut c.raw.destroy, d.flag()?)
 }
 
+fn control_header(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    put(&mut c.raw.control_header, values::parse_control_header(d.arg(1)?)?)
+}
+
+fn user_max_sessions(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    put(&mut c.raw.user_max_sessions, values::parse_user_max_sessions(d.arg(1)?)?)
+}
+
 fn harden_cookies(d: &mut Directive, c: &mut LocConf) -> SetResult {
     put(&mut c.raw.harden_cookies, d.flag()?)
 }
@@ -442,4 +450,6 @@ commands! {
     (loc_command, "paranoid_session_rotate", NGX_CONF_FLAG, rotate, LocConf),
     (loc_command, "paranoid_session_destroy", NGX_CONF_FLAG, destroy, LocConf),
     (loc_command, "paranoid_harden_cookies", NGX_CONF_FLAG, harden_cookies, LocConf),
+    (loc_command, "paranoid_session_control_header", NGX_CONF_TAKE1, control_header, LocConf),
+    (loc_command, "paranoid_user_max_sessions", NGX_CONF_TAKE1, user_max_sessions, LocConf),
 }

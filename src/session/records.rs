@@ -45,11 +45,11 @@ pub struct Records<'a> {
 }
 
 impl Records<'_> {
-    async fn exchange(&self, req: &Request<'_>) -> Result<Reply, StoreError> {
+    pub(super) async fn exchange(&self, req: &Request<'_>) -> Result<Reply, StoreError> {
         store::exchange(req, self.settings.store_timeout_ms, self.log).await
     }
 
-    fn key_for(&self, hash: &Hash) -> String {
+    pub(super) fn key_for(&self, hash: &Hash) -> String {
         secret::key_for_hash(&self.settings.key_prefix, hash)
     }
 
