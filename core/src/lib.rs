@@ -9,5 +9,6 @@ pub mod lifetime;
 pub mod record;
 pub mod secret;
 pub mod settings;
+pub mod time;
 pub mod values;
 pub mod wire;

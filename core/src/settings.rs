@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::time::{HOUR, MINUTE, SECOND};
 use crate::values::{split_cookie_prefix, CookiePrefix, CookieSpec, SameSite};
 
 /// What a request gets when memcached cannot answer.
@@ -87,10 +88,6 @@ macro_rules! settings {
 
 /// `paranoid_secure_cookie` when not set.
 pub const DEFAULT_SECURE_COOKIE: &str = "__Secure-sessionid_https";
-
-pub const SECOND: u64 = 1000;
-pub const MINUTE: u64 = 60 * SECOND;
-pub const HOUR: u64 = 60 * MINUTE;
 
 settings! {
     enabled: bool = false,

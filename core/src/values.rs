@@ -8,16 +8,10 @@
 //! characters (including NUL) so the message is always printable and can
 //! become a C string.
 
+use crate::time::{DAY, HOUR, MINUTE, MONTH, SECOND, WEEK, YEAR};
+
 /// Largest time accepted, like nginx's `NGX_MAX_INT_T_VALUE` on 64-bit.
 const MAX_TIME_MS: u64 = i64::MAX as u64;
-
-const MS_PER_SEC: u64 = 1000;
-const MS_PER_MIN: u64 = 60 * MS_PER_SEC;
-const MS_PER_HOUR: u64 = 60 * MS_PER_MIN;
-const MS_PER_DAY: u64 = 24 * MS_PER_HOUR;
-const MS_PER_WEEK: u64 = 7 * MS_PER_DAY;
-const MS_PER_MONTH: u64 = 30 * MS_PER_DAY;
-const MS_PER_YEAR: u64 = 365 * MS_PER_DAY;
 
 const MIN_SECRET: usize = 32;
 const MAX_SECRET: usize = 4096;
@@ -92,15 +86,15 @@ fn parse_time_inner(s: &str) -> Option<u64> {
         }
 
         let (rank, scale, len, bare) = match b.get(i) {
-            None | Some(b' ') => (RANK_SEC, MS_PER_SEC, 0, true),
-            Some(b'y') => (0, MS_PER_YEAR, 1, false),
-            Some(b'M') => (1, MS_PER_MONTH, 1, false),
-            Some(b'w') => (2, MS_PER_WEEK, 1, false),
-            Some(b'd') => (3, MS_PER_DAY, 1, false),
-            Some(b'h') => (4, MS_PER_HOUR, 1, false),
+            None | Some(b' ') => (RANK_SEC, SECOND, 0, true),
+            Some(b'y') => (0, YEAR, 1, false),
+            Some(b'M') => (1, MONTH, 1, false),
+            Some(b'w') => (2, WEEK, 1, false),
+            Some(b'd') => (3, DAY, 1, false),
+            Some(b'h') => (4, HOUR, 1, false),
             Some(b'm') if b.get(i + 1) == Some(&b's') => (7, 1, 2, false),
-            Some(b'm') => (5, MS_PER_MIN, 1, false),
-            Some(b's') => (RANK_SEC, MS_PER_SEC, 1, false),
+            Some(b'm') => (5, MINUTE, 1, false),
+            Some(b's') => (RANK_SEC, SECOND, 1, false),
             Some(_) => return None,
         };
         i += len;
@@ -156,10 +150,10 @@ fn format_ms(ms: u64) -> String {
     let mut out = String::new();
     let mut rest = ms;
     for (unit, scale) in [
-        ("d", MS_PER_DAY),
-        ("h", MS_PER_HOUR),
-        ("m", MS_PER_MIN),
-        ("s", MS_PER_SEC),
+        ("d", DAY),
+        ("h", HOUR),
+        ("m", MINUTE),
+        ("s", SECOND),
         ("ms", 1),
     ] {
         let n = rest / scale;

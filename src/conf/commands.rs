@@ -19,6 +19,7 @@ use ngx::ngx_string;
 use super::complex::{self, ComplexValue};
 use super::{Fingerprint, LocConf, MainConf};
 use paranoid_core::settings::{CookieSecure, OnViolation, Secret, StoreFailure};
+use paranoid_core::time::{DAY, HOUR, SECOND, YEAR};
 use paranoid_core::values;
 
 /// Why a directive was refused.
@@ -84,11 +85,6 @@ fn put<T>(slot: &mut Option<T>, value: T) -> SetResult {
     *slot = Some(value);
     Ok(())
 }
-
-const SECOND: u64 = 1000;
-const MINUTE: u64 = 60 * SECOND;
-const HOUR: u64 = 60 * MINUTE;
-const DAY: u64 = 24 * HOUR;
 
 /* location-level setters */
 
@@ -164,17 +160,17 @@ fn nonce_window_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
 }
 
 fn key_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
-    let t = values::parse_time_or_off(d.arg(1)?, SECOND, 365 * DAY)?;
+    let t = values::parse_time_or_off(d.arg(1)?, SECOND, YEAR)?;
     put(&mut c.raw.key_timeout_ms, t)
 }
 
 fn idle_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
-    let t = values::parse_time_in(d.arg(1)?, SECOND, 365 * DAY)?;
+    let t = values::parse_time_in(d.arg(1)?, SECOND, YEAR)?;
     put(&mut c.raw.idle_timeout_ms, t)
 }
 
 fn absolute_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
-    let t = values::parse_time_in(d.arg(1)?, SECOND, 365 * DAY)?;
+    let t = values::parse_time_in(d.arg(1)?, SECOND, YEAR)?;
     put(&mut c.raw.absolute_timeout_ms, t)
 }
 

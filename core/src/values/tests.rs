@@ -2,10 +2,7 @@ use super::*;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-const S: u64 = 1000;
-const M: u64 = 60 * S;
-const H: u64 = 60 * M;
-const D: u64 = 24 * H;
+use crate::time::{DAY as D, HOUR as H, MINUTE as M, SECOND as S};
 
 fn time_err(s: &str) {
     assert_eq!(
