@@ -7,6 +7,7 @@ pub mod engine;
 pub mod fingerprint;
 pub mod lifetime;
 pub mod record;
+pub mod route;
 pub mod secret;
 pub mod settings;
 pub mod time;

@@ -1,6 +1,6 @@
 //! memcached meta protocol framing for the session store: the bytes of one
-//! request, the incremental parse of its one reply, and the choice of
-//! server for a key.
+//! request and the incremental parse of its one reply. The choice of server
+//! for a key is [`crate::route`], re-exported here as [`route`].
 //!
 //! Commands are built and reply headers parsed with the wire layer of the
 //! `memcache` crate (`memcache::exp`, pinned to an exact version because
@@ -22,9 +22,11 @@
 
 use std::fmt;
 
+pub use crate::route::route;
+
 use memcache::exp::{
     build_delete, build_get, build_set, parse_meta_result, DeleteOptions, GetOptions, MetaCommand,
-    MetaCommandResult, MetaResponse, Rendezvous, ReturnCode, Router, SetMode, SetOptions,
+    MetaCommandResult, MetaResponse, ReturnCode, SetMode, SetOptions,
 };
 
 /// Largest value a request may carry or a reply may announce (records are
@@ -398,18 +400,6 @@ fn interpret(
         (Request::Set { cas: Some(_), .. }, ReturnCode::Nf) => Ok(Reply::NotFound),
         _ => unexpected(),
     }
-}
-
-/// Index of the server (by its identity string, e.g. "127.0.0.1:11211" as
-/// written in the config) that owns `key`, by rendezvous hashing (the
-/// `memcache` crate's [`Rendezvous`] router): adding or removing a server
-/// moves only the keys that belong to it, and the order of the list does
-/// not matter. Deterministic across processes and hosts built with the
-/// same toolchain (the router hashes with std's `DefaultHasher`, SipHash-1-3
-/// with zero keys; the `route_is_stable` test pins known answers so a
-/// change of that hash is caught). Empty slice -> 0.
-pub fn route(key: &[u8], servers: &[String]) -> usize {
-    Rendezvous::new().route(key, servers)
 }
 
 #[cfg(test)]
