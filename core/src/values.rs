@@ -201,12 +201,16 @@ pub fn parse_time_or_off(s: &str, min_ms: u64, max_ms: u64) -> Result<Option<u64
 // Flags, numbers, choices
 // ---------------------------------------------------------------------------
 
-/// `"on"` / `"off"`, exactly (lowercase), like nginx flags.
+/// `"on"` / `"off"` in any ASCII case, like nginx flags
+/// (`ngx_conf_set_flag_slot` compares with `ngx_strcasecmp`): `On` and
+/// `OFF` are accepted, nothing else (no spaces, `yes`, `1`).
 pub fn parse_flag(s: &str) -> Result<bool, String> {
-    match s {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        _ => Err(format!("{} is not \"on\" or \"off\"", quote(s))),
+    if s.eq_ignore_ascii_case("on") {
+        Ok(true)
+    } else if s.eq_ignore_ascii_case("off") {
+        Ok(false)
+    } else {
+        Err(format!("{} is not \"on\" or \"off\"", quote(s)))
     }
 }
 

@@ -261,9 +261,28 @@ fn flag_accepts_on_off() {
 }
 
 #[test]
+fn flag_ignores_case_like_nginx() {
+    for s in ["On", "oN", "ON"] {
+        assert_eq!(parse_flag(s), Ok(true), "{s:?}");
+    }
+    for s in ["Off", "OFF", "oFf"] {
+        assert_eq!(parse_flag(s), Ok(false), "{s:?}");
+    }
+}
+
+#[test]
 fn flag_rejects_others() {
     for s in [
-        "On", "OFF", "yes", "1", "", " on", "on ", "o", "onn", "on\0",
+        "yes",
+        "1",
+        "",
+        " on",
+        "on ",
+        "o",
+        "onn",
+        "on\0",
+        "\u{131}n",
+        "o\u{17f}f",
     ] {
         assert!(parse_flag(s).is_err(), "{s:?}");
     }

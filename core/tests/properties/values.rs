@@ -54,8 +54,8 @@ fn text() -> impl Strategy<Value = String> {
             prop_oneof![
                 select(vec![
                     '0', '1', '9', ' ', 'y', 'M', 'w', 'd', 'h', 'm', 's', '-', '+', '.', ':', '/',
-                    '[', ']', '=', '_', 'a', 'o', 'n', 'f', '\0', '\t', '"', '\\', 'é', '\u{7f}',
-                    '\u{85}',
+                    '[', ']', '=', '_', 'a', 'o', 'n', 'f', 'O', 'N', 'F', '\0', '\t', '"', '\\',
+                    'é', '\u{7f}', '\u{85}',
                 ]),
                 any::<char>(),
             ],
@@ -371,7 +371,7 @@ proptest! {
 
     #[test]
     fn flags_and_choices(s in text(), choices in vec("[a-z]{0,3}", 0..5)) {
-        prop_assert_eq!(parse_flag(&s).ok(), match s.as_str() { "on" => Some(true), "off" => Some(false), _ => None });
+        prop_assert_eq!(parse_flag(&s).ok(), match s.to_ascii_lowercase().as_str() { "on" => Some(true), "off" => Some(false), _ => None });
         let choices: Vec<&str> = choices.iter().map(String::as_str).collect();
         for (i, c) in choices.iter().enumerate() {
             // The first of equal choices wins.
