@@ -1,9 +1,9 @@
 //! Location settings: what each directive set, merged from outer blocks and
 //! resolved to the values a request is checked with. Pure Rust, no nginx.
 
-use std::fmt;
 use std::sync::Arc;
 
+use crate::secret::SecretKey;
 use crate::time::{HOUR, MINUTE, SECOND};
 use crate::values::{split_cookie_prefix, CookiePrefix, CookieSpec, SameSite};
 
@@ -38,16 +38,6 @@ pub enum CookieSecure {
     Auto,
     On,
     Off,
-}
-
-/// Key material from `paranoid_session_secret_file`; never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub Arc<[u8]>);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret({} bytes)", self.0.len())
-    }
 }
 
 /// Declares the settings once: the raw (per block, `None` = not set here)
@@ -94,7 +84,9 @@ settings! {
     store_timeout_ms: u64 = 100,
     store_failure: StoreFailure = StoreFailure::Deny,
     key_prefix: String = "ps:".to_owned(),
-    secret: Option<Secret> = None,
+    // Shared, not copied, by every block that inherits it; wiped when the
+    // last configuration holding it goes.
+    secret: Option<Arc<SecretKey>> = None,
     ip_prefix: (u8, u8) = (32, 128),
     nonce_timeout_ms: Option<u64> = Some(SECOND),
     nonce_window: u32 = 1,
@@ -412,11 +404,5 @@ mod tests {
         let mut r = raw();
         r.nonce_cookie = Some("sessionid_https".to_owned());
         assert!(r.resolve().is_ok());
-    }
-
-    #[test]
-    fn secret_debug_hides_bytes() {
-        let s = Secret(Arc::from(&b"0123456789abcdef0123456789abcdef"[..]));
-        assert_eq!(format!("{s:?}"), "Secret(32 bytes)");
     }
 }

@@ -8,13 +8,11 @@
 //! characters (including NUL) so the message is always printable and can
 //! become a C string.
 
+use crate::secret::SecretKey;
 use crate::time::{DAY, HOUR, MINUTE, MONTH, SECOND, WEEK, YEAR};
 
 /// Largest time accepted, like nginx's `NGX_MAX_INT_T_VALUE` on 64-bit.
 const MAX_TIME_MS: u64 = i64::MAX as u64;
-
-const MIN_SECRET: usize = 32;
-const MAX_SECRET: usize = 4096;
 
 /// `"value"` with `"`, `\` and control characters escaped.
 pub(crate) fn quote(s: &str) -> String {
@@ -270,30 +268,16 @@ pub fn parse_ip_prefix(v4: &str, v6: &str) -> Result<(u8, u8), String> {
     Ok((bits(v4, "IPv4", 32)?, bits(v6, "IPv6", 128)?))
 }
 
-/// Secret file contents -> key material: trailing ASCII whitespace is
-/// removed, then 32..=4096 bytes are required; other bytes are kept as
-/// they are (binary allowed).
-pub fn parse_secret(bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// Secret file contents -> key: trailing ASCII whitespace is ignored, then
+/// 32..=4096 bytes are required; other bytes are taken as they are (binary
+/// allowed). Nothing of `bytes` is copied but into the key.
+pub fn parse_secret(bytes: &[u8]) -> Result<SecretKey, String> {
     let end = bytes
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(0, |i| i + 1);
     let key = bytes.get(..end).unwrap_or(&[]);
-    if key.len() < MIN_SECRET {
-        return Err(format!(
-            "secret file holds {} bytes, at least {} are required",
-            key.len(),
-            MIN_SECRET
-        ));
-    }
-    if key.len() > MAX_SECRET {
-        return Err(format!(
-            "secret file holds {} bytes, at most {} are allowed",
-            key.len(),
-            MAX_SECRET
-        ));
-    }
-    Ok(key.to_vec())
+    SecretKey::new(key).map_err(|e| e.to_string())
 }
 
 mod cookie_spec;

@@ -6,6 +6,7 @@
 use core::ffi::{c_char, c_void};
 use core::ptr;
 use std::io::Read;
+use std::sync::Arc;
 
 use nginx_sys::{
     ngx_command_t, ngx_conf_full_name, ngx_conf_t, ngx_pnalloc, ngx_str_t, ngx_uint_t,
@@ -15,10 +16,12 @@ use nginx_sys::{
 };
 use ngx::core::NGX_CONF_ERROR;
 use ngx::ngx_string;
+use zeroize::Zeroizing;
 
 use super::complex::{self, ComplexValue};
 use super::{Fingerprint, LocConf, MainConf};
-use paranoid_core::settings::{CookieSecure, OnViolation, Secret, StoreFailure};
+use paranoid_core::secret::SecretKey;
+use paranoid_core::settings::{CookieSecure, OnViolation, StoreFailure};
 use paranoid_core::time::{DAY, HOUR, SECOND, YEAR};
 use paranoid_core::values;
 
@@ -117,7 +120,7 @@ fn secret_file(d: &mut Directive, c: &mut LocConf) -> SetResult {
     }
     let path = full_path(d.cf, &d.args[1])?;
     let key = read_secret(&path)?;
-    put(&mut c.raw.secret, Some(Secret(key.into())))
+    put(&mut c.raw.secret, Some(Arc::new(key)))
 }
 
 fn fingerprint(d: &mut Directive, c: &mut LocConf) -> SetResult {
@@ -281,18 +284,29 @@ fn full_path(cf: &mut ngx_conf_t, name: &ngx_str_t) -> Result<std::path::PathBuf
     Ok(text.into())
 }
 
-/// Reads at most a few KiB: a secret file is small, and a wrong path must
-/// not make nginx read a huge file.
-fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, SetError> {
-    const LIMIT: u64 = 4097;
+/// Reads at most one byte more than a key may hold (a wrong path must not
+/// make nginx read a huge file) into one buffer allocated up front, never
+/// grown (growing would leave copies behind) and wiped when dropped; the
+/// key keeps its own wiped copy.
+fn read_secret(path: &std::path::Path) -> Result<SecretKey, SetError> {
     let shown = path.display();
-    let file = std::fs::File::open(path)
+    let mut file = std::fs::File::open(path)
         .map_err(|e| SetError::Invalid(format!("cannot open secret file \"{shown}\": {e}")))?;
-    let mut bytes = Vec::new();
-    file.take(LIMIT)
-        .read_to_end(&mut bytes)
-        .map_err(|e| SetError::Invalid(format!("cannot read secret file \"{shown}\": {e}")))?;
-    values::parse_secret(&bytes)
+    let mut buf = Zeroizing::new(vec![0u8; SecretKey::MAX_LEN + 1]);
+    let mut len = 0;
+    while let Some(rest) = buf.get_mut(len..).filter(|rest| !rest.is_empty()) {
+        match file.read(rest) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(SetError::Invalid(format!(
+                    "cannot read secret file \"{shown}\": {e}"
+                )))
+            }
+        }
+    }
+    values::parse_secret(buf.get(..len).unwrap_or_default())
         .map_err(|e| SetError::Invalid(format!("secret file \"{shown}\": {e}")))
 }
 

@@ -984,35 +984,36 @@ fn ip_prefix_invalid() {
 
 // --- parse_secret ----------------------------------------------------
 
+fn key_of(bytes: impl AsRef<[u8]>) -> SecretKey {
+    SecretKey::new(bytes.as_ref()).unwrap()
+}
+
 #[test]
 fn secret_trims_trailing_whitespace_only() {
     let key = "k".repeat(32);
     assert_eq!(
         parse_secret(format!("{key}\n").as_bytes()),
-        Ok(key.clone().into_bytes())
+        Ok(key_of(&key))
     );
     assert_eq!(
         parse_secret(format!("{key} \t\r\n\n").as_bytes()),
-        Ok(key.clone().into_bytes())
+        Ok(key_of(&key))
     );
     let lead = format!("  {}", "k".repeat(30));
-    assert_eq!(parse_secret(lead.as_bytes()), Ok(lead.clone().into_bytes()));
+    assert_eq!(parse_secret(lead.as_bytes()), Ok(key_of(&lead)));
     let inner = format!("{} {}", "k".repeat(16), "k".repeat(16));
-    assert_eq!(
-        parse_secret(inner.as_bytes()),
-        Ok(inner.clone().into_bytes())
-    );
+    assert_eq!(parse_secret(inner.as_bytes()), Ok(key_of(&inner)));
 }
 
 #[test]
 fn secret_binary_allowed() {
     let mut bin: Vec<u8> = (0u8..=255).collect();
     bin.push(0xff);
-    assert_eq!(parse_secret(&bin), Ok(bin.clone()));
+    assert_eq!(parse_secret(&bin), Ok(key_of(&bin)));
     // Trailing whitespace bytes in a binary key are still trimmed.
     let mut tail = vec![0u8; 32];
     tail.push(b'\n');
-    assert_eq!(parse_secret(&tail), Ok(vec![0u8; 32]));
+    assert_eq!(parse_secret(&tail), Ok(key_of([0u8; 32])));
 }
 
 #[test]
@@ -1037,7 +1038,7 @@ fn secret_bounds() {
     assert!(parse_secret(&[b'k'; 4096]).is_ok());
     let mut max_nl = vec![b'k'; 4096];
     max_nl.extend_from_slice(b"\n\n");
-    assert_eq!(parse_secret(&max_nl).map(|k| k.len()), Ok(4096));
+    assert_eq!(parse_secret(&max_nl), Ok(key_of([b'k'; 4096])));
     assert_eq!(
         parse_secret(&[b'k'; 4097]),
         Err("secret file holds 4097 bytes, at most 4096 are allowed".to_string())

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+use paranoid_core::secret::SecretKey;
 use paranoid_core::values::{
     parse_choice, parse_cookie_spec, parse_flag, parse_ip_prefix, parse_secret, parse_store_server,
     parse_time_in, parse_time_ms, parse_time_or_off, parse_uint_in, split_cookie_prefix,
@@ -403,7 +404,7 @@ proptest! {
         let result = parse_secret(&bytes);
         assert_printable(&result)?;
         if (32..=4096).contains(&end) {
-            prop_assert_eq!(result, Ok(bytes[..end].to_vec()));
+            prop_assert_eq!(result, Ok(SecretKey::new(&bytes[..end]).unwrap()));
         } else {
             prop_assert!(result.is_err());
         }
