@@ -22,14 +22,34 @@ pub const TOKEN_TEXT_LEN: usize = 43;
 /// Raw token bytes; never stored, logged or sent upstream.
 pub type Token = [u8; TOKEN_LEN];
 
-/// The OS CSPRNG failed: no secret can be made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RandomError;
+/// What the OS CSPRNG reports: getrandom's error, with its errno.
+pub use rand::rand_core::OsError;
+
+/// The CSPRNG failed: no secret can be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the OS random generator failed")]
+pub struct RandomError {
+    /// The operating system's reason, when it gave one.
+    #[source]
+    os: Option<OsError>,
+}
+
+impl RandomError {
+    /// A failure without the operating system's reason (another source of
+    /// secrets than the OS, such as a test's).
+    pub const UNEXPLAINED: RandomError = RandomError { os: None };
+}
+
+impl From<OsError> for RandomError {
+    fn from(os: OsError) -> RandomError {
+        RandomError { os: Some(os) }
+    }
+}
 
 /// Fills a fresh secret from the operating system's CSPRNG.
 pub fn random<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut out = [0u8; N];
-    OsRng.try_fill_bytes(&mut out).map_err(|_| RandomError)?;
+    OsRng.try_fill_bytes(&mut out)?;
     Ok(out)
 }
 

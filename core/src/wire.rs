@@ -20,8 +20,6 @@
 //! No quiet (`q`) or opaque flags: every request gets exactly one reply, in
 //! order.
 
-use std::fmt;
-
 pub use crate::route::route;
 
 use memcache::exp::{
@@ -95,47 +93,36 @@ pub enum Reply {
 }
 
 /// Why a request could not be encoded or a reply parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Clone and comparable, so one failure can be handed to every request
+/// waiting on a connection: what the `memcache` crate reports is its text
+/// (it carries no more: a usage message or the server's words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// Empty, longer than [`MAX_KEY`], or a byte that is not printable
     /// ASCII (space, control characters and non-ASCII bytes are refused).
+    #[error("invalid memcached key: 1 to 250 printable ASCII characters without spaces required")]
     InvalidKey,
     /// A value longer than [`MAX_VALUE`] bytes.
+    #[error("value of {0} bytes, at most {MAX_VALUE} are allowed")]
     ValueTooLarge(usize),
     /// A TTL of 0 (memcached: never expires) or above [`MAX_TTL`]
     /// (memcached: an absolute time).
+    #[error("invalid TTL {0}: 1 to {MAX_TTL} seconds required")]
     InvalidTtl(u32),
     /// The `memcache` crate refused to build the command.
+    #[error("cannot encode the memcached command: {0}")]
     Encode(String),
     /// A malformed or unexpected reply: the connection is out of sync.
+    #[error("memcached protocol error: {0}")]
     Protocol(String),
     /// `ERROR` or `CLIENT_ERROR`: the server rejected the command.
+    #[error("memcached rejected the command: {0}")]
     Client(String),
     /// `SERVER_ERROR`, with the server's text.
+    #[error("memcached server error: {0}")]
     Server(String),
 }
-
-impl fmt::Display for WireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WireError::InvalidKey => f.write_str(
-                "invalid memcached key: 1 to 250 printable ASCII characters without spaces required",
-            ),
-            WireError::ValueTooLarge(n) => {
-                write!(f, "value of {n} bytes, at most {MAX_VALUE} are allowed")
-            }
-            WireError::InvalidTtl(t) => {
-                write!(f, "invalid TTL {t}: 1 to {MAX_TTL} seconds required")
-            }
-            WireError::Encode(m) => write!(f, "cannot encode the memcached command: {m}"),
-            WireError::Protocol(m) => write!(f, "memcached protocol error: {m}"),
-            WireError::Client(m) => write!(f, "memcached rejected the command: {m}"),
-            WireError::Server(m) => write!(f, "memcached server error: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for WireError {}
 
 fn protocol(message: &str) -> WireError {
     WireError::Protocol(message.to_owned())

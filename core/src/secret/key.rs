@@ -26,32 +26,15 @@ pub struct SecretKey {
 }
 
 /// Why bytes cannot be a [`SecretKey`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyLengthError {
     /// Fewer than [`SecretKey::MIN_LEN`] bytes.
+    #[error("secret file holds {0} bytes, at least {min} are required", min = SecretKey::MIN_LEN)]
     TooShort(usize),
     /// More than [`SecretKey::MAX_LEN`] bytes.
+    #[error("secret file holds {0} bytes, at most {max} are allowed", max = SecretKey::MAX_LEN)]
     TooLong(usize),
 }
-
-impl fmt::Display for KeyLengthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyLengthError::TooShort(n) => write!(
-                f,
-                "secret file holds {n} bytes, at least {} are required",
-                SecretKey::MIN_LEN
-            ),
-            KeyLengthError::TooLong(n) => write!(
-                f,
-                "secret file holds {n} bytes, at most {} are allowed",
-                SecretKey::MAX_LEN
-            ),
-        }
-    }
-}
-
-impl std::error::Error for KeyLengthError {}
 
 impl SecretKey {
     /// Shortest key accepted: as long as the hash.
