@@ -174,7 +174,10 @@ proptest! {
                 prop_assert_eq!(&s.cookie, &r.cookie.clone().unwrap_or_default());
                 prop_assert_eq!(s.nonces_enabled(), r.nonce_timeout_ms.unwrap_or(Some(1000)).is_some());
             }
-            Err(message) => prop_assert!(!message.is_empty() && !message.chars().any(char::is_control)),
+            Err(error) => {
+                let message = error.to_string();
+                prop_assert!(!message.is_empty() && !message.chars().any(char::is_control));
+            }
         }
     }
 

@@ -34,8 +34,11 @@ const UNITS: [(&str, u64); 8] = [
 
 /// Error messages end up in nginx's log and as C strings: nothing that is
 /// not printable may get through, however odd the input.
-fn assert_printable<T: std::fmt::Debug>(result: &Result<T, String>) -> Result<(), TestCaseError> {
-    if let Err(message) = result {
+fn assert_printable<T: std::fmt::Debug, E: std::fmt::Display>(
+    result: &Result<T, E>,
+) -> Result<(), TestCaseError> {
+    if let Err(error) = result {
+        let message = error.to_string();
         prop_assert!(!message.is_empty());
         prop_assert!(
             !message.chars().any(char::is_control),
@@ -311,7 +314,7 @@ proptest! {
     fn range_messages_read_back(a in 0..=MAX_TIME_MS, b in 0..=MAX_TIME_MS, exact in any::<bool>()) {
         let (min, max) = if exact { (a.max(1), a.max(1)) } else { (a.min(b).max(1), a.max(b).max(1)) };
         // "0" is below every min here, so it is always out of range.
-        let message = parse_time_in("0", min, max).unwrap_err();
+        let message = parse_time_in("0", min, max).unwrap_err().to_string();
         let times = times_in_message(&message);
         let parsed: Vec<u64> = times.iter().filter_map(|t| parse_time_ms(t).ok()).collect();
         prop_assert_eq!(parsed.len(), times.len(), "{}", message);
@@ -323,7 +326,9 @@ proptest! {
         prop_assert_eq!(parsed, expected, "{}", message);
         // And with min = 0, "at most MAX".
         if max < MAX_TIME_MS {
-            let message = parse_time_in(&format!("{}ms", max + 1), 0, max).unwrap_err();
+            let message = parse_time_in(&format!("{}ms", max + 1), 0, max)
+                .unwrap_err()
+                .to_string();
             let times = times_in_message(&message);
             prop_assert_eq!(times.len(), 1);
             prop_assert_eq!(parse_time_ms(times[0]), Ok(max), "{}", message);
