@@ -1054,3 +1054,36 @@ fn secret_bounds() {
         Err("secret file holds 4097 bytes, at most 4096 are allowed".to_string())
     );
 }
+
+// --- errors ------------------------------------------------------------
+
+#[test]
+fn errors_hold_what_was_wrong() {
+    use crate::secret::KeyLengthError;
+    assert_eq!(
+        parse_time_in("0", 1, 60_000),
+        Err(ValueError::TimeOutOfRange {
+            value: "0".to_owned(),
+            min_ms: 1,
+            max_ms: 60_000
+        })
+    );
+    assert_eq!(
+        parse_choice("x", &["a", "b"]),
+        Err(ValueError::NotAChoice {
+            value: "x".to_owned(),
+            choices: vec!["a".to_owned(), "b".to_owned()]
+        })
+    );
+    assert_eq!(
+        parse_secret(b"short\n"),
+        Err(ValueError::Secret(KeyLengthError::TooShort(5)))
+    );
+    assert_eq!(
+        parse_cookie_spec(&["__host-s"]),
+        Err(ValueError::PrefixInName {
+            name: "__host-s".to_owned(),
+            prefix: CookiePrefix::Host
+        })
+    );
+}
