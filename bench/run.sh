@@ -38,7 +38,7 @@
 #                      read, or "off" to skip the memory scenario
 #                                                               [100000 1000000]
 #   BENCH_NGINX, BENCH_MODULE  nginx binary and module
-#                      [newest target/release/build/nginx-sys-*/out/objs/nginx,
+#                      [objs/nginx of the release build's nginx-sys,
 #                       target/release/libngx_http_paranoid_session_module.so]
 #   BENCH_KEEP=1       keep the temporary directory (configs, logs, raw wrk output)
 set -euo pipefail
@@ -54,7 +54,13 @@ keepalive=${BENCH_KEEPALIVE:-16}
 memory_points=${BENCH_MEMORY_REQUESTS:-100000 1000000}
 ua="paranoid-bench/1"
 
-nginx=${BENCH_NGINX:-$(ls -t "$top"/target/release/build/nginx-sys-*/out/objs/nginx 2>/dev/null | head -n1 || true)}
+if [ -z "${BENCH_NGINX:-}" ]; then
+    # the nginx of the release build, as build.rs reports it (cargo has
+    # nothing to do when `make bench` just built it)
+    objs=$("$top/scripts/cargo-build.sh" --release --manifest-path "$top/Cargo.toml") || exit 1
+    BENCH_NGINX=$objs/nginx
+fi
+nginx=$BENCH_NGINX
 module=${BENCH_MODULE:-$top/target/release/libngx_http_paranoid_session_module.so}
 [ -x "${nginx:-}" ] || { echo "bench: no nginx binary; run cargo build --release" >&2; exit 1; }
 [ -f "$module" ] || { echo "bench: no $module; run cargo build --release" >&2; exit 1; }

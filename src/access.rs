@@ -76,11 +76,11 @@ fn bypassed(req: &mut ngx_http_request_t, conf: &LocConf) -> bool {
     let Some(values) = conf.bypass.as_ref() else {
         return false;
     };
-    values.iter().any(|cv| {
-        // SAFETY: req is a live request.
-        let value = unsafe { cv.evaluate(req) };
-        value.is_some_and(|v| !v.is_empty() && v != b"0")
-    })
+    // SAFETY: req is a live request.
+    let r = unsafe { ngx::http::Request::from_ngx_http_request(req) };
+    values
+        .iter()
+        .any(|cv| cv.evaluate(r).is_some_and(|v| !v.is_empty() && v != b"0"))
 }
 
 /// Runs the session lookup on the event loop, suspending the request until

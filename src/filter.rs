@@ -60,8 +60,8 @@ fn harden_enabled(r: *mut ngx_http_request_t) -> bool {
 /// `paranoid_harden_cookies`: every Set-Cookie already in the response gets
 /// HttpOnly, Secure (HTTPS) and SameSite=Lax where it lacks them.
 fn harden_cookies(r: *mut ngx_http_request_t) -> Result<(), ()> {
-    // SAFETY: r and its connection are live.
-    let https = unsafe { !(*(*r).connection).ssl.is_null() };
+    // SAFETY: r is live.
+    let https = unsafe { crate::https::over_https(r) };
     // SAFETY: walking the response header list of a live request; values
     // are replaced by copies in the request pool.
     unsafe {

@@ -18,6 +18,7 @@ mod access;
 pub mod conf;
 mod filter;
 mod grace;
+mod https;
 mod request_state;
 mod session;
 mod store;

@@ -62,13 +62,15 @@ pub unsafe fn find(r: *mut ngx_http_request_t) -> Option<&'static mut RequestSta
     // SAFETY: r and its main request are live; the cleanup list belongs to
     // the main request's pool, which subrequests share.
     unsafe {
-        let main = (*r).main;
-        let index = ParanoidSessionModule::module().ctx_index;
-        let ctx = *(*main).ctx.add(index);
+        let main = ngx::http::Request::from_ngx_http_request((*r).main);
+        let module = ParanoidSessionModule::module();
+        // Read as a raw pointer: ngx's get_module_ctx hands out a shared
+        // reference, and the state is mutated.
+        let ctx = *(*(*r).main).ctx.add(module.ctx_index);
         if !ctx.is_null() {
             return Some(&mut *ctx.cast::<RequestState>());
         }
-        let mut cln = (*(*main).pool).cleanup;
+        let mut cln = (*(*r).main).pool.read().cleanup;
         while !cln.is_null() {
             let ours = drop_state as unsafe extern "C" fn(*mut c_void);
             if (*cln)
@@ -76,7 +78,7 @@ pub unsafe fn find(r: *mut ngx_http_request_t) -> Option<&'static mut RequestSta
                 .is_some_and(|h| core::ptr::fn_addr_eq(h, ours))
             {
                 let state = (*cln).data.cast::<RequestState>();
-                *(*main).ctx.add(index) = state.cast();
+                main.set_module_ctx(state.cast(), module);
                 return Some(&mut *state);
             }
             cln = (*cln).next;
@@ -100,8 +102,8 @@ pub unsafe fn create(r: *mut ngx_http_request_t) -> Option<&'static mut RequestS
         let state = Box::into_raw(Box::new(RequestState::default()));
         (*cln).handler = Some(drop_state);
         (*cln).data = state.cast();
-        let index = ParanoidSessionModule::module().ctx_index;
-        *(*r).ctx.add(index) = state.cast();
+        ngx::http::Request::from_ngx_http_request(r)
+            .set_module_ctx(state.cast(), ParanoidSessionModule::module());
         Some(&mut *state)
     }
 }

@@ -56,8 +56,8 @@ pub unsafe fn facts(r: *mut ngx_http_request_t, conf: &LocConf, settings: &Setti
     let token = token.and_then(secret::parse_token);
     let nonce = nonce.and_then(secret::parse_text);
     let secure_key = secure_key.and_then(secret::parse_text);
-    // SAFETY: r's connection is live.
-    let https = unsafe { !(*(*r).connection).ssl.is_null() };
+    // SAFETY: forwarded from the caller.
+    let https = unsafe { crate::https::over_https(r) };
     let hasher = Hasher::new(settings.secret.as_deref());
     // SAFETY: forwarded from the caller.
     let fingerprint = unsafe { fingerprint(r, conf, settings, &hasher) };
@@ -73,10 +73,30 @@ pub unsafe fn facts(r: *mut ngx_http_request_t, conf: &LocConf, settings: &Setti
     }
 }
 
-/// The values of every `Cookie` request header.
+/// The values of every `Cookie` request header. Since 1.23 nginx links
+/// them in `headers_in.cookie` as it parses them.
 ///
 /// # Safety
 /// `r` must be a live request; the slices live as long as it does.
+#[cfg(nginx1_23_0)]
+unsafe fn cookie_headers(r: *mut ngx_http_request_t) -> impl Iterator<Item = &'static [u8]> {
+    // SAFETY: headers_in.cookie is null or the request's first Cookie
+    // header, in the request pool.
+    let first = unsafe { (*r).headers_in.cookie.as_ref() };
+    core::iter::successors(first, |h| {
+        // SAFETY: `next` is null or the request's next Cookie header.
+        unsafe { h.next.as_ref() }
+    })
+    .map(|h| h.value.as_bytes())
+}
+
+/// The values of every `Cookie` request header. Before 1.23 nginx has no
+/// such list (`headers_in.cookies` is an array of pointers): this scans the
+/// header list, which every version has.
+///
+/// # Safety
+/// `r` must be a live request; the slices live as long as it does.
+#[cfg(not(nginx1_23_0))]
 unsafe fn cookie_headers(r: *mut ngx_http_request_t) -> impl Iterator<Item = &'static [u8]> {
     // SAFETY: headers_in.headers is the request's header list.
     let headers = unsafe { ngx::http::list_iterator(&(*r).headers_in.headers) };
@@ -102,10 +122,11 @@ unsafe fn fingerprint(
     let Some(Fingerprint::Values(values)) = conf.fingerprint.as_ref() else {
         return None;
     };
+    // SAFETY: r is a live request (the caller's contract).
+    let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
     let texts: Vec<&[u8]> = values
         .iter()
-        // SAFETY: r is a live request (the caller's contract).
-        .map(|cv| unsafe { cv.evaluate(r) }.unwrap_or_default())
+        .map(|cv| cv.evaluate(req).unwrap_or_default())
         .collect();
     let (v4, v6) = settings.ip_prefix;
     Some(paranoid_core::fingerprint::fingerprint(

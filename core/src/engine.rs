@@ -438,6 +438,7 @@ fn new_session(
         secure_key: None,
         nonce: None,
         previous: Vec::new(),
+        user: None,
     };
     if settings.nonces_enabled() {
         let nonce = fresh.key()?;

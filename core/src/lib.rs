@@ -2,6 +2,7 @@
 //! decided without nginx or I/O lives here and is unit tested on its own.
 //! The nginx module crate wraps it with FFI edges.
 
+pub mod control;
 pub mod cookie;
 pub mod engine;
 pub mod fingerprint;
@@ -11,5 +12,6 @@ pub mod route;
 pub mod secret;
 pub mod settings;
 pub mod time;
+pub mod user_index;
 pub mod values;
 pub mod wire;

@@ -128,6 +128,7 @@ mod tests {
             secure_key: None,
             nonce: None,
             previous: Vec::new(),
+            user: None,
         }
     }
 

@@ -17,13 +17,17 @@
 //!
 //! session (kind 1):
 //! 2       1     flags               bit0 fingerprint, bit1 secure key,
-//!                                   bit2 nonce; bits 3..7 must be zero
+//!                                   bit2 nonce, bit3 user;
+//!                                   bits 4..7 must be zero
 //! 3       16    uid
 //! 19      8     created_ms
 //! 27      8     key_issued_ms
 //!         32    fingerprint         only if bit0
 //!         32    secure_key          only if bit1
 //!         32+8  nonce hash, at_ms   only if bit2
+//!         1+u   u = user id length  only if bit3; u is 1..=128 and the
+//!               (1..=128), user id  id is printable ASCII without space,
+//!                                   comma or semicolon (`control::UserId`)
 //!         1     n = number of previous nonces, 0..=16
 //!         n*40  previous nonces, newest first: hash (32), at_ms (8)
 //!
@@ -32,12 +36,22 @@
 //! 34      8     created_ms
 //! ```
 //!
-//! A session is 36 to 780 bytes long.
+//! The optional fields follow the fixed ones in the order of their flag
+//! bits. A session is 36 to 909 bytes long (780 without a user).
+//!
+//! The user (bit 3, the application's `login user=ID`) was added without a
+//! new version: a record without a user is byte for byte what it was
+//! before. A decoder from before it refuses a record with bit 3 set as
+//! [`DecodeError::UnknownFlags`], and its caller treats such a record as
+//! absent: after a downgrade, sessions bound to a user are lost (their
+//! clients get new sessions), those without a user are kept.
 //!
 //! [`Record::encode`] writes at most [`MAX_PREVIOUS_NONCES`] previous
 //! nonces: if a [`Session`] holds more, only the first (newest) 16 are
 //! written and the rest are dropped, so such a session does not survive a
 //! round trip unchanged.
+
+use crate::control::{UserId, UserIdError, MAX_USER_LEN};
 
 /// Length of every hash stored in a record (SHA-256).
 pub const HASH_LEN: usize = 32;
@@ -55,7 +69,8 @@ const KIND_POINTER: u8 = 2;
 const FLAG_FINGERPRINT: u8 = 1 << 0;
 const FLAG_SECURE_KEY: u8 = 1 << 1;
 const FLAG_NONCE: u8 = 1 << 2;
-const KNOWN_FLAGS: u8 = FLAG_FINGERPRINT | FLAG_SECURE_KEY | FLAG_NONCE;
+const FLAG_USER: u8 = 1 << 3;
+const KNOWN_FLAGS: u8 = FLAG_FINGERPRINT | FLAG_SECURE_KEY | FLAG_NONCE | FLAG_USER;
 const TIME_LEN: usize = 8;
 const NONCE_LEN: usize = HASH_LEN + TIME_LEN;
 /// version, kind, flags, uid, created_ms, key_issued_ms, count.
@@ -84,6 +99,8 @@ pub struct Session {
     pub nonce: Option<Nonce>,
     /// Newest first, at most [`MAX_PREVIOUS_NONCES`] (more are not encoded).
     pub previous: Vec<Nonce>,
+    /// The application's user, bound by `login user=ID`.
+    pub user: Option<UserId>,
 }
 
 /// Left under an old token after cycling: points to the hash of the new
@@ -113,7 +130,7 @@ pub enum DecodeError {
     /// A kind other than session or pointer.
     #[error("unknown record kind {0}")]
     UnknownKind(u8),
-    /// Session flags with bits other than the three known ones.
+    /// Session flags with bits other than the four known ones.
     #[error("unknown session flags {0:#04x}")]
     UnknownFlags(u8),
     /// The bytes end before the record does.
@@ -125,6 +142,10 @@ pub enum DecodeError {
     /// A previous-nonce count above [`MAX_PREVIOUS_NONCES`].
     #[error("{0} previous nonces, at most {MAX_PREVIOUS_NONCES} are allowed")]
     TooManyNonces(usize),
+    /// A user id length of 0 or above [`MAX_USER_LEN`], or a byte a user
+    /// id cannot have.
+    #[error("invalid session user: {0}")]
+    InvalidUser(#[source] UserIdError),
 }
 
 impl Session {
@@ -146,6 +167,9 @@ impl Session {
         if self.nonce.is_some() {
             flags |= FLAG_NONCE;
         }
+        if self.user.is_some() {
+            flags |= FLAG_USER;
+        }
         flags
     }
 
@@ -154,6 +178,7 @@ impl Session {
             + self.fingerprint.map_or(0, |_| HASH_LEN)
             + self.secure_key.map_or(0, |_| HASH_LEN)
             + self.nonce.as_ref().map_or(0, |_| NONCE_LEN)
+            + self.user.as_ref().map_or(0, |user| 1 + user.len())
             + self.encoded_previous().len() * NONCE_LEN
     }
 
@@ -173,6 +198,11 @@ impl Session {
         if let Some(nonce) = &self.nonce {
             nonce.encode_into(out);
         }
+        if let Some(user) = &self.user {
+            // At most MAX_USER_LEN (128) bytes, so the length fits a byte.
+            out.push(u8::try_from(user.len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(user.as_bytes());
+        }
         // At most MAX_PREVIOUS_NONCES (16), so the count fits a byte.
         out.push(u8::try_from(previous.len()).unwrap_or(u8::MAX));
         for nonce in previous {
@@ -191,6 +221,7 @@ impl Session {
         let fingerprint = r.optional(flags & FLAG_FINGERPRINT != 0, Reader::array)?;
         let secure_key = r.optional(flags & FLAG_SECURE_KEY != 0, Reader::array)?;
         let nonce = r.optional(flags & FLAG_NONCE != 0, Nonce::decode)?;
+        let user = r.optional(flags & FLAG_USER != 0, decode_user)?;
         let count = usize::from(r.byte()?);
         if count > MAX_PREVIOUS_NONCES {
             return Err(DecodeError::TooManyNonces(count));
@@ -207,8 +238,22 @@ impl Session {
             secure_key,
             nonce,
             previous,
+            user,
         })
     }
+}
+
+/// A length byte and that many bytes of user id; the length is checked
+/// before anything is read or allocated.
+fn decode_user(r: &mut Reader<'_>) -> Result<UserId, DecodeError> {
+    let len = usize::from(r.byte()?);
+    if len == 0 {
+        return Err(DecodeError::InvalidUser(UserIdError::Empty));
+    }
+    if len > MAX_USER_LEN {
+        return Err(DecodeError::InvalidUser(UserIdError::TooLong { len }));
+    }
+    UserId::parse(r.bytes(len)?).map_err(DecodeError::InvalidUser)
 }
 
 impl Nonce {
@@ -316,6 +361,15 @@ impl Reader<'_> {
         let array = <[u8; N]>::try_from(head).map_err(|_| DecodeError::Truncated)?;
         self.rest = rest;
         Ok(array)
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<&[u8], DecodeError> {
+        let (head, rest) = self
+            .rest
+            .split_at_checked(n)
+            .ok_or(DecodeError::Truncated)?;
+        self.rest = rest;
+        Ok(head)
     }
 
     fn u64(&mut self) -> Result<u64, DecodeError> {

@@ -8,6 +8,7 @@ use rand::rngs::OsRng;
 use rand::TryRngCore;
 use sha2::{Digest, Sha256};
 
+use crate::control::UserId;
 use crate::record::{Hash, UID_LEN};
 
 mod key;
@@ -165,6 +166,24 @@ pub fn key_for_hash(prefix: &str, hash: &Hash) -> String {
     key
 }
 
+/// What marks a user index's key: hex digits never contain it, so no
+/// session or pointer key (`prefix + 64 hex digits`) is ever a user's.
+pub const USER_KEY_MARK: &str = "u:";
+
+/// The memcached key of a user's index of sessions
+/// ([`crate::user_index`]): `prefix + "u:" + hex(hash("user", id))`, keyed
+/// with the secret file like every other hash. Bounded length whatever the
+/// id, and no id in memcached's key space; without a secret file the hash
+/// hides nothing from whoever can guess the ids.
+pub fn user_key(prefix: &str, hasher: &Hasher<'_>, user: &UserId) -> String {
+    let hash = hasher.hash("user", &[user.as_bytes()]);
+    let mut key = String::with_capacity(prefix.len() + USER_KEY_MARK.len() + 2 * hash.len());
+    key.push_str(prefix);
+    key.push_str(USER_KEY_MARK);
+    push_hex(&mut key, &hash);
+    key
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(2 * bytes.len());
@@ -229,7 +248,7 @@ mod tests {
         assert_eq!(parse_token(&[0xff; 43]), None);
     }
 
-    fn key(byte: u8) -> SecretKey {
+    fn secret_key(byte: u8) -> SecretKey {
         SecretKey::new(&[byte; 32]).unwrap()
     }
 
@@ -240,9 +259,12 @@ mod tests {
         assert!(plain.starts_with("ps:"));
         assert_eq!(plain.len(), 3 + 64);
         assert_eq!(plain, Hasher::new(None).store_key("ps:", &token));
-        let keyed = Hasher::new(Some(&key(9))).store_key("ps:", &token);
+        let keyed = Hasher::new(Some(&secret_key(9))).store_key("ps:", &token);
         assert_ne!(plain, keyed);
-        assert_ne!(keyed, Hasher::new(Some(&key(8))).store_key("ps:", &token));
+        assert_ne!(
+            keyed,
+            Hasher::new(Some(&secret_key(8))).store_key("ps:", &token)
+        );
         assert!(!plain.contains(&token_text(&token)));
     }
 
@@ -254,7 +276,7 @@ mod tests {
         let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&[9u8; 32]).unwrap();
         mac.update(&token);
         let keyed: Hash = mac.finalize().into_bytes().into();
-        assert_eq!(Hasher::new(Some(&key(9))).token_hash(&token), keyed);
+        assert_eq!(Hasher::new(Some(&secret_key(9))).token_hash(&token), keyed);
     }
 
     #[test]
@@ -283,6 +305,35 @@ mod tests {
         assert_eq!(parse_text::<16>(text.as_bytes()), Some(key));
         assert_eq!(parse_text::<16>(&text.as_bytes()[..21]), None);
         assert_eq!(parse_text::<32>(text.as_bytes()), None);
+    }
+
+    #[test]
+    fn user_keys() {
+        let alice = UserId::try_from("alice").unwrap();
+        let bob = UserId::try_from("bob").unwrap();
+        let plain = Hasher::new(None);
+        let key = user_key("ps:", &plain, &alice);
+        assert_eq!(key.len(), 3 + 2 + 64);
+        assert_eq!(
+            key,
+            format!("ps:u:{}", hex(&plain.hash("user", &[b"alice"])))
+        );
+        assert!(!key.contains("alice"));
+        assert_eq!(key, user_key("ps:", &plain, &alice), "stable");
+        assert_ne!(key, user_key("ps:", &plain, &bob));
+        assert_ne!(key, user_key("xx:", &plain, &alice));
+        let secret = secret_key(9);
+        let keyed = Hasher::new(Some(&secret));
+        assert_ne!(key, user_key("ps:", &keyed, &alice));
+        // Not the key of a token whose hash happened to be the user's: the
+        // label differs, and so does the shape of the key.
+        assert_ne!(
+            plain.hash("user", &[b"alice"]),
+            plain.hash("token", &[b"alice"])
+        );
+        assert!(key_for_hash("ps:", &plain.hash("user", &[b"alice"])) != key);
+        let longest = UserId::parse(&[b'x'; 128]).unwrap();
+        assert_eq!(user_key("", &plain, &longest).len(), 66);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::control;
 use crate::secret::SecretKey;
 use crate::time::{HOUR, MINUTE, SECOND};
 use crate::values::{split_cookie_prefix, CookiePrefix, CookieSpec, SameSite};
@@ -143,6 +144,12 @@ settings! {
     rotate: bool = false,
     destroy: bool = false,
     harden_cookies: bool = false,
+    // The application's upstream response header (`login`, `logout`, ...),
+    // `None` when off; compared ignoring case.
+    control_header: Option<String> = Some(control::DEFAULT_HEADER.to_owned()),
+    // Concurrent sessions per bound user, `None` when off (the user index
+    // still holds at most `user_index::MAX_USER_SESSIONS`).
+    user_max_sessions: Option<u32> = None,
 }
 
 impl Settings {
@@ -256,6 +263,8 @@ mod tests {
         assert_eq!(s.on_violation, OnViolation::Clear);
         assert!(!s.rotate && !s.destroy && !s.harden_cookies);
         assert!(s.nonces_enabled());
+        assert_eq!(s.control_header.as_deref(), Some("X-Paranoid-Session"));
+        assert_eq!(s.user_max_sessions, None);
     }
 
     #[test]
@@ -276,11 +285,29 @@ mod tests {
         let mut outer = raw();
         outer.secure_cookie = Some(None);
         outer.nonce_timeout_ms = Some(None);
+        outer.control_header = Some(None);
         let mut inner = raw();
         inner.inherit(&outer);
         let s = inner.resolve().unwrap();
         assert_eq!(s.secure_cookie, None);
         assert!(!s.nonces_enabled());
+        assert_eq!(s.control_header, None);
+    }
+
+    #[test]
+    fn application_settings_are_inherited() {
+        let mut outer = raw();
+        outer.control_header = Some(Some("X-App".to_owned()));
+        outer.user_max_sessions = Some(Some(3));
+        let mut inner = raw();
+        inner.inherit(&outer);
+        let s = inner.resolve().unwrap();
+        assert_eq!(s.control_header.as_deref(), Some("X-App"));
+        assert_eq!(s.user_max_sessions, Some(3));
+        let mut inner = raw();
+        inner.user_max_sessions = Some(None);
+        inner.inherit(&outer);
+        assert_eq!(inner.resolve().unwrap().user_max_sessions, None);
     }
 
     #[test]

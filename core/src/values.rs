@@ -262,10 +262,12 @@ pub fn parse_secret(bytes: &[u8]) -> Result<SecretKey, ValueError> {
     Ok(SecretKey::new(key)?)
 }
 
+mod application;
 mod cookie_spec;
 mod error;
 mod store;
 
+pub use application::*;
 pub use cookie_spec::*;
 pub use error::ValueError;
 pub use store::*;

@@ -5,8 +5,7 @@ use core::ptr::{self, NonNull};
 
 use nginx_sys::{
     ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
-    ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_pcalloc, ngx_str_t,
-    NGX_OK,
+    ngx_http_complex_value_t, ngx_pcalloc, ngx_str_t, NGX_OK,
 };
 
 use super::Fingerprint;
@@ -32,24 +31,14 @@ impl ComplexValue {
         self.0.as_ptr()
     }
 
-    /// The value for request `r`, in `r`'s pool; None when a variable
-    /// could not be evaluated.
-    ///
-    /// # Safety
-    /// `r` must be a live request; the slice lives as long as its pool.
-    pub unsafe fn evaluate(self, r: *mut ngx_http_request_t) -> Option<&'static [u8]> {
-        let mut out = ngx_str_t::default();
-        // SAFETY: the value was compiled for this configuration; nginx
-        // evaluates it into the request pool, alive as long as r.
-        let rc = unsafe { ngx_http_complex_value(r, self.as_ptr(), &mut out) };
-        if rc != NGX_OK as isize {
-            return None;
-        }
-        if out.len == 0 {
-            return Some(&[]);
-        }
-        // SAFETY: nginx returned `len` bytes at `data` in the request pool.
-        Some(unsafe { core::slice::from_raw_parts(out.data, out.len) })
+    /// The value for request `r`, in `r`'s pool (ngx's
+    /// `Request::get_complex_value`); None when a variable could not be
+    /// evaluated.
+    pub fn evaluate(self, r: &ngx::http::Request) -> Option<&[u8]> {
+        // SAFETY: the pointer was produced by compile() and lives as long as
+        // the configuration that holds this value.
+        let cv = unsafe { self.0.as_ref() };
+        r.get_complex_value(cv).map(|v| v.as_bytes())
     }
 
     /// Whether the value holds variables (a constant cannot tell clients

@@ -71,6 +71,7 @@ pub(super) fn session() -> Session {
             at_ms: NOW - 100,
         }),
         previous: Vec::new(),
+        user: None,
     }
 }
 

@@ -1,5 +1,17 @@
 use super::*;
 
+fn user(id: &str) -> UserId {
+    UserId::parse(id.as_bytes()).unwrap()
+}
+
+/// The longest user id, with the first and last allowed bytes in it.
+fn longest_user() -> UserId {
+    let mut id = vec![b'u'; MAX_USER_LEN];
+    id[0] = 0x21;
+    id[MAX_USER_LEN - 1] = 0x7e;
+    UserId::parse(&id).unwrap()
+}
+
 fn hash(seed: u8) -> Hash {
     let mut h = [0u8; HASH_LEN];
     for (i, b) in h.iter_mut().enumerate() {
@@ -24,11 +36,25 @@ fn session(fingerprint: bool, secure_key: bool, with_nonce: bool, previous: usiz
         secure_key: secure_key.then(|| hash(2)),
         nonce: with_nonce.then(|| nonce(3)),
         previous: (0..previous).map(|i| nonce(100 + i as u8)).collect(),
+        user: None,
     }
 }
 
+/// A session with the optional fields of the flag bits in `bits`
+/// (bit 3: a user).
+fn session_bits(bits: u8, previous: usize) -> Session {
+    Session {
+        user: (bits & 8 != 0).then(|| user("alice@example.com")),
+        ..session(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0, previous)
+    }
+}
+
+/// Every field present and as long as it gets.
 fn full_session() -> Record {
-    Record::Session(session(true, true, true, MAX_PREVIOUS_NONCES))
+    Record::Session(Session {
+        user: Some(longest_user()),
+        ..session(true, true, true, MAX_PREVIOUS_NONCES)
+    })
 }
 
 fn pointer() -> Record {
@@ -51,9 +77,9 @@ fn assert_canonical(bytes: &[u8]) {
 
 #[test]
 fn round_trips_every_combination() {
-    for bits in 0u8..8 {
+    for bits in 0u8..16 {
         for previous in [0, 1, 2, MAX_PREVIOUS_NONCES] {
-            let s = session(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0, previous);
+            let s = session_bits(bits, previous);
             let record = Record::Session(s);
             let bytes = record.encode();
             assert_eq!(bytes.len(), record.encoded_len());
@@ -71,7 +97,11 @@ fn round_trips_every_combination() {
 
 #[test]
 fn extreme_values_round_trip() {
-    for t in [0, 1, u64::MAX] {
+    for (t, user) in [
+        (0, Some(user("!"))),
+        (1, None),
+        (u64::MAX, Some(longest_user())),
+    ] {
         let record = Record::Session(Session {
             uid: [0xff; UID_LEN],
             created_ms: t,
@@ -86,6 +116,7 @@ fn extreme_values_round_trip() {
                 hash: [0xff; HASH_LEN],
                 at_ms: t,
             }],
+            user,
         });
         assert_eq!(Record::decode(&record.encode()), Ok(record));
     }
@@ -107,7 +138,10 @@ fn exact_session_layout() {
             hash: [0x44; HASH_LEN],
             at_ms: 0x4142,
         }],
+        user: None,
     };
+    // Without a user, the bytes are exactly those of the layout before
+    // users existed.
     let mut expected = vec![1, 1, 0b110];
     expected.extend_from_slice(&[7; UID_LEN]);
     expected.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
@@ -119,6 +153,42 @@ fn exact_session_layout() {
     expected.extend_from_slice(&[0x44; HASH_LEN]);
     expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0x41, 0x42]);
     assert_eq!(Record::Session(s).encode(), expected);
+}
+
+#[test]
+fn exact_session_layout_with_user() {
+    let s = Session {
+        uid: [7; UID_LEN],
+        created_ms: 0x0102_0304_0506_0708,
+        key_issued_ms: 0x1112_1314_1516_1718,
+        fingerprint: Some([0x11; HASH_LEN]),
+        secure_key: None,
+        nonce: Some(Nonce {
+            hash: [0x33; HASH_LEN],
+            at_ms: 0x21,
+        }),
+        previous: vec![Nonce {
+            hash: [0x44; HASH_LEN],
+            at_ms: 0x4142,
+        }],
+        user: Some(user("bob=1")),
+    };
+    let mut expected = vec![1, 1, 0b1101];
+    expected.extend_from_slice(&[7; UID_LEN]);
+    expected.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    expected.extend_from_slice(&[0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18]);
+    expected.extend_from_slice(&[0x11; HASH_LEN]);
+    expected.extend_from_slice(&[0x33; HASH_LEN]);
+    expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0x21]);
+    // The user after the nonce and before the previous nonces.
+    expected.push(5);
+    expected.extend_from_slice(b"bob=1");
+    expected.push(1);
+    expected.extend_from_slice(&[0x44; HASH_LEN]);
+    expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0x41, 0x42]);
+    let record = Record::Session(s);
+    assert_eq!(record.encode(), expected);
+    assert_eq!(Record::decode(&expected), Ok(record));
 }
 
 #[test]
@@ -141,7 +211,17 @@ fn sizes() {
             .len(),
         36
     );
-    assert_eq!(full_session().encode().len(), 780);
+    assert_eq!(
+        Record::Session(session(true, true, true, MAX_PREVIOUS_NONCES))
+            .encode()
+            .len(),
+        780
+    );
+    assert_eq!(full_session().encode().len(), 909);
+    assert_eq!(
+        Record::Session(session_bits(8, 0)).encode().len(),
+        36 + 1 + "alice@example.com".len()
+    );
 }
 
 #[test]
@@ -185,7 +265,7 @@ fn error_branches() {
         assert_eq!(Record::decode(&[1, k]), Err(DecodeError::UnknownKind(k)));
     }
     assert_eq!(Record::decode(&[1, 1]), Err(DecodeError::Truncated));
-    for f in [0x08u8, 0x10, 0x80, 0xff, 0x0f] {
+    for f in [0x10u8, 0x20, 0x40, 0x80, 0xff, 0x1f] {
         let mut bytes = Record::Session(session(false, false, false, 0)).encode();
         bytes[2] = f;
         assert_eq!(Record::decode(&bytes), Err(DecodeError::UnknownFlags(f)));
@@ -208,6 +288,7 @@ fn error_branches() {
         full_session(),
         pointer(),
         Record::Session(session(false, false, false, 0)),
+        Record::Session(session_bits(8, 0)),
     ] {
         let mut bytes = record.encode();
         bytes.push(0);
@@ -217,6 +298,63 @@ fn error_branches() {
     }
 }
 
+/// Offset of the user's length byte in a session whose only optional
+/// field is the user.
+const USER_AT: usize = SESSION_FIXED_LEN - 1;
+
+/// A session with only a user, whose user field is `len` then `id`.
+fn with_raw_user(len: u8, id: &[u8]) -> Vec<u8> {
+    let mut bytes = Record::Session(session(false, false, false, 0)).encode();
+    bytes[2] = FLAG_USER;
+    let count = bytes.pop().unwrap();
+    assert_eq!(bytes.len(), USER_AT);
+    bytes.push(len);
+    bytes.extend_from_slice(id);
+    bytes.push(count);
+    bytes
+}
+
+#[test]
+fn user_errors() {
+    let good = with_raw_user(3, b"abc");
+    assert!(matches!(
+        Record::decode(&good),
+        Ok(Record::Session(Session { user: Some(ref u), .. })) if u.as_bytes() == b"abc"
+    ));
+    assert_eq!(
+        Record::decode(&with_raw_user(0, b"")),
+        Err(DecodeError::InvalidUser(UserIdError::Empty))
+    );
+    for len in [129u8, 200, 255] {
+        let bytes = with_raw_user(len, &vec![b'a'; usize::from(len)]);
+        assert_eq!(
+            Record::decode(&bytes),
+            Err(DecodeError::InvalidUser(UserIdError::TooLong {
+                len: usize::from(len)
+            }))
+        );
+    }
+    assert!(Record::decode(&with_raw_user(128, &[b'a'; 128])).is_ok());
+    for byte in (0u8..=255).filter(|&b| !crate::control::is_user_byte(b)) {
+        assert_eq!(
+            Record::decode(&with_raw_user(3, &[b'a', b'b', byte])),
+            Err(DecodeError::InvalidUser(UserIdError::ForbiddenByte {
+                at: 2,
+                byte
+            })),
+            "{byte:#04x}"
+        );
+    }
+    // A length longer than what follows, a user flag with nothing at all.
+    let mut short = with_raw_user(10, b"abc");
+    assert_eq!(Record::decode(&short), Err(DecodeError::Truncated));
+    short.truncate(USER_AT);
+    assert_eq!(Record::decode(&short), Err(DecodeError::Truncated));
+    // A length shorter than the id: the rest is read as the count and the
+    // previous nonces, and does not make a record.
+    assert!(Record::decode(&with_raw_user(2, b"abc")).is_err());
+}
+
 #[test]
 fn display() {
     let cases = [
@@ -224,8 +362,8 @@ fn display() {
         (DecodeError::UnknownVersion(7), "unknown record version 7"),
         (DecodeError::UnknownKind(9), "unknown record kind 9"),
         (
-            DecodeError::UnknownFlags(0x08),
-            "unknown session flags 0x08",
+            DecodeError::UnknownFlags(0x10),
+            "unknown session flags 0x10",
         ),
         (DecodeError::Truncated, "truncated record"),
         (
@@ -236,6 +374,10 @@ fn display() {
             DecodeError::TooManyNonces(17),
             "17 previous nonces, at most 16 are allowed",
         ),
+        (
+            DecodeError::InvalidUser(UserIdError::Empty),
+            "invalid session user: the user id is empty",
+        ),
     ];
     for (error, text) in cases {
         assert_eq!(error.to_string(), text);
@@ -244,10 +386,10 @@ fn display() {
 
 #[test]
 fn every_truncation_is_rejected() {
-    for bits in 0u8..8 {
+    for bits in 0u8..16 {
         let records = [
-            Record::Session(session(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0, 0)),
-            Record::Session(session(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0, 16)),
+            Record::Session(session_bits(bits, 0)),
+            Record::Session(session_bits(bits, 16)),
             pointer(),
         ];
         for record in records {
@@ -272,6 +414,7 @@ fn every_single_byte_change_is_rejected_or_canonical() {
         pointer(),
         Record::Session(session(false, false, false, 0)),
         Record::Session(session(true, false, true, 3)),
+        Record::Session(session_bits(0b1010, 2)),
     ] {
         let bytes = record.encode();
         for pos in 0..bytes.len() {
@@ -338,6 +481,7 @@ impl XorShift {
         let secure_key = (self.below(2) == 0).then(|| self.hash());
         let nonce = (self.below(2) == 0).then(|| self.nonce());
         let count = self.below(MAX_PREVIOUS_NONCES as u64 + 1);
+        let user = (self.below(2) == 0).then(|| self.user());
         Record::Session(Session {
             uid,
             created_ms: self.time(),
@@ -346,7 +490,18 @@ impl XorShift {
             secure_key,
             nonce,
             previous: (0..count).map(|_| self.nonce()).collect(),
+            user,
         })
+    }
+
+    fn user(&mut self) -> UserId {
+        let len = 1 + self.below(MAX_USER_LEN as u64) as usize;
+        // 0x21..=0x7e without ',' and ';': 92 bytes.
+        let allowed: Vec<u8> = (0x21..=0x7e).filter(|&b| b != b',' && b != b';').collect();
+        let id: Vec<u8> = (0..len)
+            .map(|_| allowed[self.below(allowed.len() as u64) as usize])
+            .collect();
+        UserId::parse(&id).unwrap()
     }
 }
 
@@ -361,7 +516,7 @@ fn random_bytes_never_panic_and_accepted_ones_are_canonical() {
         if len >= 3 && rng.below(2) == 0 {
             bytes[0] = 1;
             bytes[1] = 1 + rng.below(2) as u8;
-            bytes[2] &= 0x07;
+            bytes[2] &= 0x0f;
         }
         if Record::decode(&bytes).is_ok() {
             accepted += 1;
@@ -396,6 +551,7 @@ fn session_encode_matches_record_encode() {
         let s = session(true, true, true, previous);
         assert_eq!(s.encode(), Record::Session(s.clone()).encode());
     }
-    let s = session(false, false, false, 0);
-    assert_eq!(s.encode(), Record::Session(s.clone()).encode());
+    for s in [session(false, false, false, 0), session_bits(15, 3)] {
+        assert_eq!(s.encode(), Record::Session(s.clone()).encode());
+    }
 }

@@ -55,7 +55,7 @@ impl Default for CookieSpec {
 }
 
 /// RFC 7230 tchar.
-fn is_tchar(b: u8) -> bool {
+pub(super) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

@@ -126,6 +126,33 @@ pub enum ValueError {
     )]
     HostPrefixWithPath { path: String },
 
+    /// `paranoid_session_control_header OFF`: neither off nor a name one
+    /// would mean.
+    #[error(
+        "{} is ambiguous: write \"off\" to turn the control header off",
+        quote(.value)
+    )]
+    AmbiguousOff { value: String },
+    /// An empty header name.
+    #[error("header name must not be empty")]
+    EmptyHeaderName,
+    /// A header name with a character outside RFC 9110's token.
+    #[error(
+        "invalid header name {}: only letters, digits and !#$%&'*+-.^_`|~ are allowed",
+        quote(.name)
+    )]
+    InvalidHeaderName { name: String },
+    /// A header name longer than `max` bytes.
+    #[error(
+        "header name {} is too long: {} bytes, at most {max} are allowed",
+        quote(.name),
+        .name.len()
+    )]
+    HeaderNameTooLong { name: String, max: usize },
+    /// Neither `off` nor a number in `min..=max`.
+    #[error("{} is not \"off\" or a number between {min} and {max}", quote(.value))]
+    NotOffOrNumber { value: String, min: u64, max: u64 },
+
     /// A memcached key prefix with a space, control or non-ASCII character.
     #[error(
         "invalid key prefix {}: only printable ASCII characters without spaces are allowed",

@@ -1087,3 +1087,127 @@ fn errors_hold_what_was_wrong() {
         })
     );
 }
+
+// --- parse_control_header ----------------------------------------------
+
+#[test]
+fn control_header_names() {
+    for s in [
+        "X-Paranoid-Session",
+        "x-paranoid-session",
+        "X-App-Session",
+        "a",
+        "X_Session",
+        "!#$%&'*+-.^_`|~09azAZ",
+        "offline",
+        "of",
+        "on",
+    ] {
+        assert_eq!(parse_control_header(s), Ok(Some(s.to_owned())), "{s:?}");
+    }
+    let longest = "h".repeat(64);
+    assert_eq!(parse_control_header(&longest), Ok(Some(longest.clone())));
+    assert_eq!(
+        parse_control_header(crate::control::DEFAULT_HEADER),
+        Ok(Some("X-Paranoid-Session".to_owned()))
+    );
+}
+
+#[test]
+fn control_header_off() {
+    assert_eq!(parse_control_header("off"), Ok(None));
+    for s in ["OFF", "Off", "oFf"] {
+        assert_eq!(
+            msg(parse_control_header(s)),
+            Err(format!(
+                "{} is ambiguous: write \"off\" to turn the control header off",
+                quote(s)
+            ))
+        );
+    }
+}
+
+#[test]
+fn control_header_invalid() {
+    assert_eq!(
+        msg(parse_control_header("")),
+        Err("header name must not be empty".to_owned())
+    );
+    for s in [
+        "X Session",
+        "X-Session:",
+        "X-Session ",
+        " X-Session",
+        "X(Session)",
+        "X\"S\"",
+        "X/S",
+        "X;S",
+        "X,S",
+        "X=S",
+        "X@S",
+        "X[S]",
+        "X{S}",
+        "X?S",
+        "X\\S",
+        "X\tS",
+        "X\0S",
+        "X\nS",
+        "Xé",
+        "X\u{7f}",
+    ] {
+        assert_eq!(
+            msg(parse_control_header(s)),
+            Err(format!(
+                "invalid header name {}: only letters, digits and !#$%&'*+-.^_`|~ are allowed",
+                quote(s)
+            )),
+            "{s:?}"
+        );
+    }
+    assert_eq!(
+        msg(parse_control_header(&"h".repeat(65))),
+        Err(format!(
+            "header name \"{}\" is too long: 65 bytes, at most 64 are allowed",
+            "h".repeat(65)
+        ))
+    );
+}
+
+// --- parse_user_max_sessions -------------------------------------------
+
+#[test]
+fn user_max_sessions_values() {
+    assert_eq!(parse_user_max_sessions("off"), Ok(None));
+    assert_eq!(parse_user_max_sessions("1"), Ok(Some(1)));
+    assert_eq!(parse_user_max_sessions("5"), Ok(Some(5)));
+    assert_eq!(parse_user_max_sessions("64"), Ok(Some(64)));
+    assert_eq!(parse_user_max_sessions("064"), Ok(Some(64)));
+    for s in [
+        "0",
+        "00",
+        "65",
+        "100",
+        "-1",
+        "+1",
+        "1.5",
+        "0x10",
+        " 1",
+        "1 ",
+        "",
+        "on",
+        "OFF",
+        "Off",
+        "unlimited",
+        "99999999999999999999999",
+        "１",
+    ] {
+        assert_eq!(
+            msg(parse_user_max_sessions(s)),
+            Err(format!(
+                "{} is not \"off\" or a number between 1 and 64",
+                quote(s)
+            )),
+            "{s:?}"
+        );
+    }
+}

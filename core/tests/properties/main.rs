@@ -1,6 +1,7 @@
 //! Property tests of every parser in paranoid-core: cookie headers, cookie
 //! values (tokens, keys), session records, memcached replies, directive
-//! values, settings validation and the IP addresses in fingerprints.
+//! values, settings validation, the IP addresses in fingerprints, the
+//! application's control header and the per-user index of sessions.
 //!
 //! Each property runs a bounded number of generated cases (see [`config`])
 //! inside `cargo test -p paranoid-core`, from a fixed seed so that a CI run
@@ -20,11 +21,13 @@
 use proptest::test_runner::{Config, RngSeed};
 
 mod alloc;
+mod control;
 mod cookie;
 mod fingerprint;
 mod record;
 mod secret;
 mod settings;
+mod user_index;
 mod values;
 mod wire;
 

@@ -1,6 +1,7 @@
 //! The session record codec: `Record::decode` of arbitrary and of damaged
 //! bytes, and round trips of generated sessions and pointers.
 
+use paranoid_core::control::{is_user_byte, UserId, UserIdError, MAX_USER_LEN};
 use paranoid_core::record::{
     DecodeError, Hash, Nonce, Pointer, Record, Session, MAX_PREVIOUS_NONCES, UID_LEN,
 };
@@ -14,13 +15,27 @@ use crate::config;
 /// fields: version, kind, flags, uid, created_ms, key_issued_ms.
 const COUNT_AT: usize = 3 + UID_LEN + 16;
 
-/// The most a decode may allocate: the list of previous nonces, at most
-/// MAX_PREVIOUS_NONCES of them. A decoder that sized an allocation from a
-/// count it had not checked (up to 255 here) would go over it.
+/// The largest allocation a decode may make: the list of previous nonces,
+/// at most MAX_PREVIOUS_NONCES of them. A decoder that sized an allocation
+/// from a count it had not checked (up to 255 here) would go over it.
 const DECODE_HEAP: usize = MAX_PREVIOUS_NONCES * std::mem::size_of::<Nonce>();
+
+/// All a decode may allocate: the nonces and a user id of at most
+/// MAX_USER_LEN bytes.
+const DECODE_TOTAL: usize = DECODE_HEAP + MAX_USER_LEN;
+
+/// Longest session: every optional field, the longest user, 16 nonces.
+const MAX_SESSION_LEN: usize = 909;
 
 fn nonce() -> impl Strategy<Value = Nonce> {
     (any::<Hash>(), any::<u64>()).prop_map(|(hash, at_ms)| Nonce { hash, at_ms })
+}
+
+/// A valid user id of any length and any allowed bytes.
+fn user() -> impl Strategy<Value = UserId> {
+    let allowed: Vec<u8> = (0..=u8::MAX).filter(|&b| is_user_byte(b)).collect();
+    vec(proptest::sample::select(allowed), 1..=MAX_USER_LEN)
+        .prop_map(|id| UserId::parse(&id).unwrap())
 }
 
 fn session(max_previous: usize) -> impl Strategy<Value = Session> {
@@ -32,16 +47,20 @@ fn session(max_previous: usize) -> impl Strategy<Value = Session> {
         proptest::option::of(any::<Hash>()),
         proptest::option::of(nonce()),
         vec(nonce(), 0..=max_previous),
+        proptest::option::of(user()),
     )
         .prop_map(
-            |(uid, created_ms, key_issued_ms, fingerprint, secure_key, nonce, previous)| Session {
-                uid,
-                created_ms,
-                key_issued_ms,
-                fingerprint,
-                secure_key,
-                nonce,
-                previous,
+            |(uid, created_ms, key_issued_ms, fingerprint, secure_key, nonce, previous, user)| {
+                Session {
+                    uid,
+                    created_ms,
+                    key_issued_ms,
+                    fingerprint,
+                    secure_key,
+                    nonce,
+                    previous,
+                    user,
+                }
             },
         )
 }
@@ -98,7 +117,7 @@ fn apply(bytes: &mut Vec<u8>, damage: &Damage) {
 fn check_decode(bytes: &[u8]) -> Result<Option<Record>, TestCaseError> {
     let (result, usage) = measure(|| Record::decode(bytes));
     prop_assert!(
-        usage.largest <= DECODE_HEAP && usage.total <= DECODE_HEAP,
+        usage.largest <= DECODE_HEAP && usage.total <= DECODE_TOTAL,
         "decode of {} bytes allocated {:?}",
         bytes.len(),
         usage
@@ -117,7 +136,7 @@ proptest! {
     #![proptest_config(config(512))]
 
     #[test]
-    fn arbitrary_bytes(bytes in vec(any::<u8>(), 0..900)) {
+    fn arbitrary_bytes(bytes in vec(any::<u8>(), 0..1000)) {
         check_decode(&bytes)?;
     }
 
@@ -126,8 +145,8 @@ proptest! {
     #[test]
     fn arbitrary_bodies(
         kind in 0u8..4,
-        flags in prop_oneof![0u8..8, any::<u8>()],
-        body in vec(any::<u8>(), 0..800),
+        flags in prop_oneof![0u8..16, any::<u8>()],
+        body in vec(any::<u8>(), 0..950),
     ) {
         let mut bytes = vec![1, kind, flags];
         bytes.extend_from_slice(&body);
@@ -138,7 +157,7 @@ proptest! {
     fn round_trip(record in record()) {
         let bytes = record.encode();
         prop_assert_eq!(bytes.len(), record.encoded_len());
-        prop_assert!((36..=780).contains(&bytes.len()));
+        prop_assert!((36..=MAX_SESSION_LEN).contains(&bytes.len()));
         prop_assert_eq!(check_decode(&bytes)?, Some(record));
     }
 
@@ -176,7 +195,7 @@ proptest! {
         let mut bytes = s.encode();
         bytes[2] = flags;
         let decoded = Record::decode(&bytes);
-        if flags & !0x07 != 0 {
+        if flags & !0x0f != 0 {
             prop_assert_eq!(decoded, Err(DecodeError::UnknownFlags(flags)));
         } else {
             check_decode(&bytes)?;
@@ -195,6 +214,7 @@ proptest! {
             secure_key: None,
             nonce: None,
             previous: Vec::new(),
+            user: None,
         }
         .encode();
         prop_assert_eq!(bytes.len(), COUNT_AT + 1);
@@ -203,6 +223,52 @@ proptest! {
         let (result, usage) = measure(|| Record::decode(&bytes));
         prop_assert_eq!(result, Err(DecodeError::TooManyNonces(usize::from(count))));
         prop_assert_eq!(usage.total, 0);
+    }
+
+    /// A user field with any length byte and any bytes: a length of 0 or
+    /// above MAX_USER_LEN is refused before anything is read or allocated;
+    /// otherwise the id is checked byte by byte, and a valid one is read
+    /// in one allocation of exactly its length.
+    #[test]
+    fn user_fields(len in any::<u8>(), id in vec(prop_oneof![3 => Just(b'a'), 1 => any::<u8>()], 0..300)) {
+        let mut bytes = Session {
+            uid: [1; UID_LEN],
+            created_ms: 2,
+            key_issued_ms: 3,
+            fingerprint: None,
+            secure_key: None,
+            nonce: None,
+            previous: Vec::new(),
+            user: None,
+        }
+        .encode();
+        bytes[2] = 0x08;
+        bytes.insert(COUNT_AT, len);
+        let n = usize::from(len);
+        for (i, b) in id.iter().enumerate() {
+            bytes.insert(COUNT_AT + 1 + i, *b);
+        }
+        let (result, usage) = measure(|| Record::decode(&bytes));
+        if n == 0 || n > MAX_USER_LEN {
+            let expected = if n == 0 { UserIdError::Empty } else { UserIdError::TooLong { len: n } };
+            prop_assert_eq!(result, Err(DecodeError::InvalidUser(expected)));
+            prop_assert_eq!(usage.total, 0);
+        } else if id.len() >= n {
+            let given = &id[..n];
+            match UserId::parse(given) {
+                Ok(user) => {
+                    if id.len() == n {
+                        prop_assert!(matches!(result, Ok(Record::Session(ref s)) if s.user.as_ref() == Some(&user)));
+                        prop_assert_eq!(usage.total, n);
+                    }
+                    check_decode(&bytes)?;
+                }
+                Err(e) => prop_assert_eq!(result, Err(DecodeError::InvalidUser(e))),
+            }
+        } else {
+            // Not enough bytes for the id and the count after it.
+            prop_assert!(result.is_err());
+        }
     }
 }
 
@@ -218,6 +284,7 @@ fn largest_claimed_count_does_not_allocate() {
         secure_key: None,
         nonce: None,
         previous: Vec::new(),
+        user: None,
     }
     .encode();
     bytes[COUNT_AT] = u8::MAX;

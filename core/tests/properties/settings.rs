@@ -85,8 +85,14 @@ fn raw() -> impl Strategy<Value = RawSettings> {
             of(any::<bool>()),
             of(any::<bool>()),
         ),
+        (
+            of(of(
+                select(vec!["X-Paranoid-Session", "X-App", "x-app"]).prop_map(String::from)
+            )),
+            of(of(1u32..=64)),
+        ),
     )
-        .prop_map(|(a, b)| RawSettings {
+        .prop_map(|(a, b, c)| RawSettings {
             enabled: a.0,
             store_timeout_ms: a.1,
             store_failure: a.2,
@@ -108,6 +114,8 @@ fn raw() -> impl Strategy<Value = RawSettings> {
             destroy: b.7,
             harden_cookies: b.8,
             secure_cookie_upgrade: b.9,
+            control_header: c.0,
+            user_max_sessions: c.1,
         })
 }
 
@@ -173,6 +181,8 @@ proptest! {
                 prop_assert_eq!(s.secure_cookie.clone(), r.secure_cookie.clone().unwrap_or(Some("__Secure-sessionid_https".to_owned())));
                 prop_assert_eq!(&s.cookie, &r.cookie.clone().unwrap_or_default());
                 prop_assert_eq!(s.nonces_enabled(), r.nonce_timeout_ms.unwrap_or(Some(1000)).is_some());
+                prop_assert_eq!(s.control_header.clone(), r.control_header.clone().unwrap_or(Some("X-Paranoid-Session".to_owned())));
+                prop_assert_eq!(s.user_max_sessions, r.user_max_sessions.unwrap_or(None));
             }
             Err(error) => {
                 let message = error.to_string();
@@ -192,6 +202,8 @@ proptest! {
         prop_assert_eq!(inner.rotate, own.rotate.or(outer.rotate));
         prop_assert_eq!(inner.nonce_window, own.nonce_window.or(outer.nonce_window));
         prop_assert_eq!(inner.key_prefix.clone(), own.key_prefix.clone().or(outer.key_prefix.clone()));
+        prop_assert_eq!(inner.control_header.clone(), own.control_header.clone().or(outer.control_header.clone()));
+        prop_assert_eq!(inner.user_max_sessions, own.user_max_sessions.or(outer.user_max_sessions));
         let once = format!("{inner:?}");
         inner.inherit(&outer);
         prop_assert_eq!(format!("{inner:?}"), once);

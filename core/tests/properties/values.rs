@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use paranoid_core::secret::SecretKey;
 use paranoid_core::values::{
-    parse_choice, parse_cookie_spec, parse_flag, parse_ip_prefix, parse_secret, parse_store_server,
-    parse_time_in, parse_time_ms, parse_time_or_off, parse_uint_in, split_cookie_prefix,
-    validate_cookie_name, validate_key_prefix, validate_secure_cookie_name, CookiePrefix,
-    CookieSpec, SameSite, StoreAddr,
+    parse_choice, parse_control_header, parse_cookie_spec, parse_flag, parse_ip_prefix,
+    parse_secret, parse_store_server, parse_time_in, parse_time_ms, parse_time_or_off,
+    parse_uint_in, parse_user_max_sessions, split_cookie_prefix, validate_cookie_name,
+    validate_key_prefix, validate_secure_cookie_name, CookiePrefix, CookieSpec, SameSite,
+    StoreAddr,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -272,6 +273,8 @@ proptest! {
         assert_printable(&parse_cookie_spec(&[&s, &t]))?;
         assert_printable(&parse_cookie_spec(&[&s]))?;
         assert_printable(&parse_secret(s.as_bytes()))?;
+        assert_printable(&parse_control_header(&s))?;
+        assert_printable(&parse_user_max_sessions(&s))?;
         if !may_resolve(&s) {
             let server = parse_store_server(&s);
             assert_printable(&server)?;
@@ -435,6 +438,42 @@ proptest! {
         prop_assert_eq!(format!("{}{rest}", p.map_or("", |p| p.as_str())), s.clone());
         let prefix_ok = s.len() <= 100 && s.bytes().all(|b| b.is_ascii_graphic());
         prop_assert_eq!(validate_key_prefix(&s).is_ok(), prefix_ok);
+    }
+
+    /// `paranoid_session_control_header`: exactly `off`, or a token of 1 to
+    /// 64 bytes that is not another spelling of `off`, kept as written.
+    #[test]
+    fn control_header_names(s in prop_oneof![
+        text(),
+        "[!-~]{0,70}",
+        cookie_name(),
+        "[Oo][Ff][Ff]",
+    ]) {
+        let result = parse_control_header(&s);
+        let token = !s.is_empty() && s.len() <= 64 && s.chars().all(is_tchar);
+        let expected = if s == "off" {
+            Some(None)
+        } else if token && !s.eq_ignore_ascii_case("off") {
+            Some(Some(s.clone()))
+        } else {
+            None
+        };
+        prop_assert_eq!(result.ok(), expected);
+    }
+
+    /// `paranoid_user_max_sessions`: exactly `off`, or digits whose value
+    /// is 1 to 64.
+    #[test]
+    fn user_max_sessions(s in prop_oneof![
+        text(),
+        "[0-9]{1,3}",
+        (0u64..100).prop_map(|n| n.to_string()),
+        Just("off".to_owned()),
+    ]) {
+        let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let value = s.parse::<u32>().ok().filter(|n| digits && (1..=64).contains(n));
+        let expected = if s == "off" { Some(None) } else { value.map(Some) };
+        prop_assert_eq!(parse_user_max_sessions(&s).ok(), expected);
     }
 
     /// Generated specs, written out as arguments in any order, parse back
