@@ -70,7 +70,7 @@ pub unsafe fn facts(r: *mut ngx_http_request_t, conf: &LocConf, settings: &Setti
     let secure_key = secure_key.and_then(secret::parse_text);
     // SAFETY: forwarded from the caller.
     let https = unsafe { crate::https::over_https(r) };
-    let hasher = Hasher::new(settings.secret.as_ref().map(|s| &*s.0));
+    let hasher = Hasher::new(settings.secret.as_deref());
     // SAFETY: forwarded from the caller.
     let fingerprint = unsafe { fingerprint(r, conf, settings, &hasher) };
     Facts {
@@ -160,7 +160,7 @@ pub async fn run(
     facts: &Facts,
     log: *mut ngx_log_t,
 ) -> Outcome {
-    let hasher = Hasher::new(settings.secret.as_ref().map(|s| &*s.0));
+    let hasher = Hasher::new(settings.secret.as_deref());
     let records = Records {
         settings,
         now_ms: facts.presented.now_ms,

@@ -261,7 +261,9 @@ HTTP
                 paranoid_session_rotate on;
             }
             location /out {
-                paranoid_session_destroy on;
+                # Flags ignore case, as nginx's own do.
+                paranoid_session_destroy ON;
+                paranoid_harden_cookies Off;
             }
 LOCATION
 

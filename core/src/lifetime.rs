@@ -26,7 +26,8 @@
 //! the new ones, plus the window timeout.
 
 use crate::record::Session;
-use crate::settings::{Settings, HOUR};
+use crate::settings::Settings;
+use crate::time::{HOUR, SECOND};
 use crate::wire::MAX_TTL;
 
 /// Longest tail a record keeps after its session ended.
@@ -36,12 +37,12 @@ pub const MAX_TAIL_MS: u64 = HOUR;
 pub const DELIVERY_SLACK_MS: u64 = 250;
 /// How far ahead of the clock a lease puts the grace start of a value
 /// whose successor has not left yet; renewed every half lease.
-pub const LEASE_MS: u64 = 1000;
+pub const LEASE_MS: u64 = SECOND;
 
 /// A duration as a memcached TTL: whole seconds rounded up, at least 1, at
 /// most what memcached takes as relative (30 days).
 pub fn secs(ms: u64) -> u32 {
-    u32::try_from(ms.div_ceil(1000))
+    u32::try_from(ms.div_ceil(SECOND))
         .unwrap_or(MAX_TTL)
         .clamp(1, MAX_TTL)
 }
@@ -106,6 +107,7 @@ pub fn pointer_grace_left(settings: &Settings, at_ms: u64, now_ms: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::settings::RawSettings;
+    use crate::time::MINUTE;
 
     fn settings(idle_ms: u64, absolute_ms: u64, window: Option<u64>) -> Settings {
         let raw = RawSettings {
@@ -143,7 +145,7 @@ mod tests {
     fn tail_is_the_idle_timeout_at_most_an_hour() {
         let s = settings(2000, 10_000, Some(1000));
         assert_eq!(read_ttl(&s), 4);
-        let s = settings(30 * 60_000, 12 * HOUR, Some(1000));
+        let s = settings(30 * MINUTE, 12 * HOUR, Some(1000));
         assert_eq!(read_ttl(&s), 3600);
         let s = settings(5 * HOUR, 12 * HOUR, Some(1000));
         assert_eq!(read_ttl(&s), 5 * 3600 + 3600);

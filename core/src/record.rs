@@ -51,8 +51,6 @@
 //! written and the rest are dropped, so such a session does not survive a
 //! round trip unchanged.
 
-use std::fmt;
-
 use crate::control::{UserId, UserIdError, MAX_USER_LEN};
 
 /// Length of every hash stored in a record (SHA-256).
@@ -121,46 +119,34 @@ pub enum Record {
 }
 
 /// Why bytes are not a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// No bytes at all.
+    #[error("empty record")]
     Empty,
     /// A version this module does not know.
+    #[error("unknown record version {0}")]
     UnknownVersion(u8),
     /// A kind other than session or pointer.
+    #[error("unknown record kind {0}")]
     UnknownKind(u8),
     /// Session flags with bits other than the four known ones.
+    #[error("unknown session flags {0:#04x}")]
     UnknownFlags(u8),
     /// The bytes end before the record does.
+    #[error("truncated record")]
     Truncated,
     /// Bytes follow a complete record.
+    #[error("trailing bytes after the record")]
     TrailingBytes,
     /// A previous-nonce count above [`MAX_PREVIOUS_NONCES`].
+    #[error("{0} previous nonces, at most {MAX_PREVIOUS_NONCES} are allowed")]
     TooManyNonces(usize),
     /// A user id length of 0 or above [`MAX_USER_LEN`], or a byte a user
     /// id cannot have.
-    InvalidUser(UserIdError),
+    #[error("invalid session user: {0}")]
+    InvalidUser(#[source] UserIdError),
 }
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DecodeError::Empty => f.write_str("empty record"),
-            DecodeError::UnknownVersion(v) => write!(f, "unknown record version {v}"),
-            DecodeError::UnknownKind(k) => write!(f, "unknown record kind {k}"),
-            DecodeError::UnknownFlags(b) => write!(f, "unknown session flags {b:#04x}"),
-            DecodeError::Truncated => f.write_str("truncated record"),
-            DecodeError::TrailingBytes => f.write_str("trailing bytes after the record"),
-            DecodeError::TooManyNonces(n) => write!(
-                f,
-                "{n} previous nonces, at most {MAX_PREVIOUS_NONCES} are allowed"
-            ),
-            DecodeError::InvalidUser(e) => write!(f, "invalid session user: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
 
 impl Session {
     /// The previous nonces that are encoded: the first 16.

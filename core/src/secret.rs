@@ -3,13 +3,17 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use rand::rngs::OsRng;
 use rand::TryRngCore;
 use sha2::{Digest, Sha256};
 
 use crate::control::UserId;
 use crate::record::{Hash, UID_LEN};
+
+mod key;
+
+pub use key::{KeyLengthError, SecretKey};
 
 /// Bytes of a session token.
 pub const TOKEN_LEN: usize = 32;
@@ -19,14 +23,34 @@ pub const TOKEN_TEXT_LEN: usize = 43;
 /// Raw token bytes; never stored, logged or sent upstream.
 pub type Token = [u8; TOKEN_LEN];
 
-/// The OS CSPRNG failed: no secret can be made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RandomError;
+/// What the OS CSPRNG reports: getrandom's error, with its errno.
+pub use rand::rand_core::OsError;
+
+/// The CSPRNG failed: no secret can be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the OS random generator failed")]
+pub struct RandomError {
+    /// The operating system's reason, when it gave one.
+    #[source]
+    os: Option<OsError>,
+}
+
+impl RandomError {
+    /// A failure without the operating system's reason (another source of
+    /// secrets than the OS, such as a test's).
+    pub const UNEXPLAINED: RandomError = RandomError { os: None };
+}
+
+impl From<OsError> for RandomError {
+    fn from(os: OsError) -> RandomError {
+        RandomError { os: Some(os) }
+    }
+}
 
 /// Fills a fresh secret from the operating system's CSPRNG.
 pub fn random<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut out = [0u8; N];
-    OsRng.try_fill_bytes(&mut out).map_err(|_| RandomError)?;
+    OsRng.try_fill_bytes(&mut out)?;
     Ok(out)
 }
 
@@ -70,15 +94,17 @@ pub fn parse_text<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
 }
 
 /// Hashes secrets for storage: HMAC-SHA-256 keyed with the secret file when
-/// there is one, plain SHA-256 otherwise. A domain label keeps a token's
-/// hash from ever equalling a nonce's or a fingerprint's.
+/// there is one, plain SHA-256 otherwise. Which one is fixed when the
+/// hasher is made: a [`SecretKey`] is valid by construction, so a keyed
+/// hasher never falls back to plain SHA-256. A domain label keeps a
+/// token's hash from ever equalling a nonce's or a fingerprint's.
 #[derive(Clone, Copy)]
 pub struct Hasher<'a> {
-    key: Option<&'a [u8]>,
+    key: Option<&'a SecretKey>,
 }
 
 impl<'a> Hasher<'a> {
-    pub fn new(secret: Option<&'a [u8]>) -> Hasher<'a> {
+    pub fn new(secret: Option<&'a SecretKey>) -> Hasher<'a> {
         Hasher { key: secret }
     }
 
@@ -90,11 +116,7 @@ impl<'a> Hasher<'a> {
     pub fn hash(&self, domain: &str, parts: &[&[u8]]) -> Hash {
         match self.key {
             Some(key) => {
-                // HMAC accepts keys of any length.
-                let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-                    Ok(mac) => mac,
-                    Err(_) => return self.plain(domain, parts),
-                };
+                let mut mac = key.mac();
                 mac.update(domain.as_bytes());
                 for part in parts {
                     mac.update(&(part.len() as u64).to_be_bytes());
@@ -120,11 +142,9 @@ impl<'a> Hasher<'a> {
     /// HMAC-SHA-256(secret, token) with a secret file, so tools outside
     /// nginx can find a session's record from its cookie.
     pub fn token_hash(&self, token: &Token) -> Hash {
-        match self
-            .key
-            .and_then(|key| Hmac::<Sha256>::new_from_slice(key).ok())
-        {
-            Some(mut mac) => {
+        match self.key {
+            Some(key) => {
+                let mut mac = key.mac();
                 mac.update(token);
                 mac.finalize().into_bytes().into()
             }
@@ -228,6 +248,10 @@ mod tests {
         assert_eq!(parse_token(&[0xff; 43]), None);
     }
 
+    fn secret_key(byte: u8) -> SecretKey {
+        SecretKey::new(&[byte; 32]).unwrap()
+    }
+
     #[test]
     fn keys_depend_on_secret_and_prefix_only() {
         let token = [1u8; 32];
@@ -235,11 +259,11 @@ mod tests {
         assert!(plain.starts_with("ps:"));
         assert_eq!(plain.len(), 3 + 64);
         assert_eq!(plain, Hasher::new(None).store_key("ps:", &token));
-        let keyed = Hasher::new(Some(&[9u8; 32])).store_key("ps:", &token);
+        let keyed = Hasher::new(Some(&secret_key(9))).store_key("ps:", &token);
         assert_ne!(plain, keyed);
         assert_ne!(
             keyed,
-            Hasher::new(Some(&[8u8; 32])).store_key("ps:", &token)
+            Hasher::new(Some(&secret_key(8))).store_key("ps:", &token)
         );
         assert!(!plain.contains(&token_text(&token)));
     }
@@ -249,10 +273,10 @@ mod tests {
         let token = [5u8; 32];
         let plain: Hash = Sha256::digest(token).into();
         assert_eq!(Hasher::new(None).token_hash(&token), plain);
-        let mut mac = Hmac::<Sha256>::new_from_slice(&[9u8; 32]).unwrap();
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&[9u8; 32]).unwrap();
         mac.update(&token);
         let keyed: Hash = mac.finalize().into_bytes().into();
-        assert_eq!(Hasher::new(Some(&[9u8; 32])).token_hash(&token), keyed);
+        assert_eq!(Hasher::new(Some(&secret_key(9))).token_hash(&token), keyed);
     }
 
     #[test]
@@ -298,7 +322,8 @@ mod tests {
         assert_eq!(key, user_key("ps:", &plain, &alice), "stable");
         assert_ne!(key, user_key("ps:", &plain, &bob));
         assert_ne!(key, user_key("xx:", &plain, &alice));
-        let keyed = Hasher::new(Some(&[9u8; 32]));
+        let secret = secret_key(9);
+        let keyed = Hasher::new(Some(&secret));
         assert_ne!(key, user_key("ps:", &keyed, &alice));
         // Not the key of a token whose hash happened to be the user's: the
         // label differs, and so does the shape of the key.

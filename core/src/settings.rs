@@ -1,10 +1,11 @@
 //! Location settings: what each directive set, merged from outer blocks and
 //! resolved to the values a request is checked with. Pure Rust, no nginx.
 
-use std::fmt;
 use std::sync::Arc;
 
 use crate::control;
+use crate::secret::SecretKey;
+use crate::time::{HOUR, MINUTE, SECOND};
 use crate::values::{split_cookie_prefix, CookiePrefix, CookieSpec, SameSite};
 
 /// What a request gets when memcached cannot answer.
@@ -40,16 +41,6 @@ pub enum CookieSecure {
     Off,
 }
 
-/// Key material from `paranoid_session_secret_file`; never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub Arc<[u8]>);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret({} bytes)", self.0.len())
-    }
-}
-
 /// Declares the settings once: the raw (per block, `None` = not set here)
 /// struct, its merge, and the resolved struct with defaults.
 macro_rules! settings {
@@ -75,7 +66,7 @@ macro_rules! settings {
             }
 
             /// Applies defaults and checks the settings against each other.
-            pub fn resolve(&self) -> Result<Settings, String> {
+            pub fn resolve(&self) -> Result<Settings, SettingsError> {
                 let settings = Settings {
                     $($field: self.$field.clone().unwrap_or_else(|| $default),)*
                 };
@@ -86,19 +77,55 @@ macro_rules! settings {
     };
 }
 
+/// Directives of one location that contradict each other. The text is what
+/// nginx prints (with the file and line of the block).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// `samesite=none` without the Secure flag.
+    #[error(
+        "paranoid_cookie samesite=none needs the Secure flag (browsers reject it otherwise), \
+         but paranoid_cookie_secure is off"
+    )]
+    SameSiteNoneNeedsSecure,
+    /// A `__Host-`/`__Secure-` prefix without the Secure flag.
+    #[error(
+        "paranoid_cookie prefix={} needs the Secure flag, but paranoid_cookie_secure is off",
+        .0.as_str()
+    )]
+    PrefixNeedsSecure(CookiePrefix),
+    /// A `__Host-` secure cookie with a path or domain it cannot have.
+    #[error(
+        "paranoid_secure_cookie \"{0}\" needs paranoid_cookie path=/ and no domain: \
+         __Host- cookies must have both"
+    )]
+    HostCookieScope(String),
+    /// Both ends of a session asked of one location.
+    #[error(
+        "paranoid_session_rotate and paranoid_session_destroy cannot both be on in one location"
+    )]
+    RotateAndDestroy,
+    /// The token and nonce cookies would have the same name.
+    #[error("paranoid_cookie and paranoid_nonce_cookie both name the cookie \"{0}\"")]
+    SameCookieName(String),
+    /// The secure key's cookie would share a name with another.
+    #[error(
+        "paranoid_secure_cookie \"{0}\" is already used by paranoid_cookie or \
+         paranoid_nonce_cookie"
+    )]
+    SecureCookieTaken(String),
+}
+
 /// `paranoid_secure_cookie` when not set.
 pub const DEFAULT_SECURE_COOKIE: &str = "__Secure-sessionid_https";
-
-pub const SECOND: u64 = 1000;
-pub const MINUTE: u64 = 60 * SECOND;
-pub const HOUR: u64 = 60 * MINUTE;
 
 settings! {
     enabled: bool = false,
     store_timeout_ms: u64 = 100,
     store_failure: StoreFailure = StoreFailure::Deny,
     key_prefix: String = "ps:".to_owned(),
-    secret: Option<Secret> = None,
+    // Shared, not copied, by every block that inherits it; wiped when the
+    // last configuration holding it goes.
+    secret: Option<Arc<SecretKey>> = None,
     ip_prefix: (u8, u8) = (32, 128),
     nonce_timeout_ms: Option<u64> = Some(SECOND),
     nonce_window: u32 = 1,
@@ -127,54 +154,36 @@ settings! {
 
 impl Settings {
     /// Rules that involve more than one directive.
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), SettingsError> {
         if self.cookie_secure == CookieSecure::Off {
             if self.cookie.samesite == SameSite::None {
-                return Err("paranoid_cookie samesite=none needs the Secure flag \
-                            (browsers reject it otherwise), but paranoid_cookie_secure is off"
-                    .to_owned());
+                return Err(SettingsError::SameSiteNoneNeedsSecure);
             }
             if let Some(prefix) = self.cookie.prefix {
-                return Err(format!(
-                    "paranoid_cookie prefix={} needs the Secure flag, \
-                     but paranoid_cookie_secure is off",
-                    prefix.as_str()
-                ));
+                return Err(SettingsError::PrefixNeedsSecure(prefix));
             }
         }
         if let Some(name) = &self.secure_cookie {
             let host = split_cookie_prefix(name).0 == Some(CookiePrefix::Host);
             if host && (self.cookie.path != "/" || self.cookie.domain.is_some()) {
-                return Err(format!(
-                    "paranoid_secure_cookie \"{name}\" needs paranoid_cookie path=/ and no \
-                     domain: __Host- cookies must have both"
-                ));
+                return Err(SettingsError::HostCookieScope(name.clone()));
             }
         }
         if self.rotate && self.destroy {
-            return Err(
-                "paranoid_session_rotate and paranoid_session_destroy cannot both be on \
-                 in one location"
-                    .to_owned(),
-            );
+            return Err(SettingsError::RotateAndDestroy);
         }
         self.check_cookie_names_differ()
     }
 
-    fn check_cookie_names_differ(&self) -> Result<(), String> {
+    fn check_cookie_names_differ(&self) -> Result<(), SettingsError> {
         let token = self.cookie_name(&self.cookie.name);
         let nonce = self.cookie_name(&self.nonce_cookie);
         if token == nonce {
-            return Err(format!(
-                "paranoid_cookie and paranoid_nonce_cookie both name the cookie \"{token}\""
-            ));
+            return Err(SettingsError::SameCookieName(token));
         }
         if let Some(secure) = self.secure_cookie_name() {
             if secure == token || secure == nonce {
-                return Err(format!(
-                    "paranoid_secure_cookie \"{secure}\" is already used by \
-                     paranoid_cookie or paranoid_nonce_cookie"
-                ));
+                return Err(SettingsError::SecureCookieTaken(secure));
             }
         }
         Ok(())
@@ -310,7 +319,7 @@ mod tests {
         });
         assert!(r.resolve().is_ok(), "auto may set Secure");
         r.cookie_secure = Some(CookieSecure::Off);
-        let err = r.resolve().unwrap_err();
+        let err = r.resolve().unwrap_err().to_string();
         assert!(err.contains("samesite=none"), "{err}");
         r.cookie_secure = Some(CookieSecure::On);
         assert!(r.resolve().is_ok());
@@ -325,8 +334,47 @@ mod tests {
                 ..CookieSpec::default()
             });
             r.cookie_secure = Some(CookieSecure::Off);
-            let err = r.resolve().unwrap_err();
+            let err = r.resolve().unwrap_err().to_string();
             assert!(err.contains(prefix.as_str()), "{err}");
+        }
+    }
+
+    /// nginx -t prints these texts; t/paranoid_config.t matches parts.
+    #[test]
+    fn error_texts() {
+        let cases = [
+            (
+                SettingsError::SameSiteNoneNeedsSecure,
+                "paranoid_cookie samesite=none needs the Secure flag (browsers reject it \
+                 otherwise), but paranoid_cookie_secure is off",
+            ),
+            (
+                SettingsError::PrefixNeedsSecure(CookiePrefix::Host),
+                "paranoid_cookie prefix=__Host- needs the Secure flag, but \
+                 paranoid_cookie_secure is off",
+            ),
+            (
+                SettingsError::HostCookieScope("__Host-k".to_owned()),
+                "paranoid_secure_cookie \"__Host-k\" needs paranoid_cookie path=/ and no \
+                 domain: __Host- cookies must have both",
+            ),
+            (
+                SettingsError::RotateAndDestroy,
+                "paranoid_session_rotate and paranoid_session_destroy cannot both be on in \
+                 one location",
+            ),
+            (
+                SettingsError::SameCookieName("s".to_owned()),
+                "paranoid_cookie and paranoid_nonce_cookie both name the cookie \"s\"",
+            ),
+            (
+                SettingsError::SecureCookieTaken("s".to_owned()),
+                "paranoid_secure_cookie \"s\" is already used by paranoid_cookie or \
+                 paranoid_nonce_cookie",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
         }
     }
 
@@ -336,18 +384,26 @@ mod tests {
         r.rotate = Some(true);
         assert!(r.resolve().is_ok());
         r.destroy = Some(true);
-        assert!(r.resolve().unwrap_err().contains("cannot both be on"));
+        assert!(r
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("cannot both be on"));
     }
 
     #[test]
     fn cookie_names_must_differ() {
         let mut r = raw();
         r.nonce_cookie = Some("sessionid".to_owned());
-        assert!(r.resolve().unwrap_err().contains("both name"));
+        assert!(r.resolve().unwrap_err().to_string().contains("both name"));
 
         let mut r = raw();
         r.secure_cookie = Some(Some("sessionnonce".to_owned()));
-        assert!(r.resolve().unwrap_err().contains("already used"));
+        assert!(r
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("already used"));
 
         let mut r = raw();
         r.secure_cookie = Some(None);
@@ -410,13 +466,13 @@ mod tests {
             path: "/app".to_owned(),
             ..CookieSpec::default()
         });
-        let err = r.resolve().unwrap_err();
+        let err = r.resolve().unwrap_err().to_string();
         assert!(err.contains("__Host-k") && err.contains("path=/"), "{err}");
         r.cookie = Some(CookieSpec {
             domain: Some("example.com".to_owned()),
             ..CookieSpec::default()
         });
-        assert!(r.resolve().unwrap_err().contains("no domain"));
+        assert!(r.resolve().unwrap_err().to_string().contains("no domain"));
         // __Secure- allows both, and needs no paranoid_cookie_secure: the
         // secure key's cookie is always Secure.
         r.secure_cookie = Some(Some("__Secure-k".to_owned()));
@@ -435,18 +491,20 @@ mod tests {
             ..CookieSpec::default()
         });
         r.secure_cookie = Some(Some("__Secure-k".to_owned()));
-        assert!(r.resolve().unwrap_err().contains("\"__Secure-k\""));
+        assert!(r
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("\"__Secure-k\""));
         r.secure_cookie = Some(Some("k".to_owned()));
-        assert!(r.resolve().unwrap_err().contains("already used"));
+        assert!(r
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("already used"));
         // The bare default name is no longer the secure key's.
         let mut r = raw();
         r.nonce_cookie = Some("sessionid_https".to_owned());
         assert!(r.resolve().is_ok());
-    }
-
-    #[test]
-    fn secret_debug_hides_bytes() {
-        let s = Secret(Arc::from(&b"0123456789abcdef0123456789abcdef"[..]));
-        assert_eq!(format!("{s:?}"), "Secret(32 bytes)");
     }
 }

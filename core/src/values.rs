@@ -1,26 +1,18 @@
 //! Pure parsing and validation of directive values (std only, no nginx
 //! types), so that every accepted form and every error can be unit tested.
 //!
-//! Every error is one short sentence, starting in lowercase, that nginx
-//! prints after the directive name, e.g.
+//! Every error is a [`ValueError`], whose text is one short sentence,
+//! starting in lowercase, that nginx prints after the directive name, e.g.
 //! `paranoid_nonce_window: "-1" is not a number between 0 and 16`.
 //! Offending values are quoted with [`quote`], which escapes control
 //! characters (including NUL) so the message is always printable and can
 //! become a C string.
 
+use crate::secret::SecretKey;
+use crate::time::{DAY, HOUR, MINUTE, MONTH, SECOND, WEEK, YEAR};
+
 /// Largest time accepted, like nginx's `NGX_MAX_INT_T_VALUE` on 64-bit.
 const MAX_TIME_MS: u64 = i64::MAX as u64;
-
-const MS_PER_SEC: u64 = 1000;
-const MS_PER_MIN: u64 = 60 * MS_PER_SEC;
-const MS_PER_HOUR: u64 = 60 * MS_PER_MIN;
-const MS_PER_DAY: u64 = 24 * MS_PER_HOUR;
-const MS_PER_WEEK: u64 = 7 * MS_PER_DAY;
-const MS_PER_MONTH: u64 = 30 * MS_PER_DAY;
-const MS_PER_YEAR: u64 = 365 * MS_PER_DAY;
-
-const MIN_SECRET: usize = 32;
-const MAX_SECRET: usize = 4096;
 
 /// `"value"` with `"`, `\` and control characters escaped.
 pub(crate) fn quote(s: &str) -> String {
@@ -92,15 +84,15 @@ fn parse_time_inner(s: &str) -> Option<u64> {
         }
 
         let (rank, scale, len, bare) = match b.get(i) {
-            None | Some(b' ') => (RANK_SEC, MS_PER_SEC, 0, true),
-            Some(b'y') => (0, MS_PER_YEAR, 1, false),
-            Some(b'M') => (1, MS_PER_MONTH, 1, false),
-            Some(b'w') => (2, MS_PER_WEEK, 1, false),
-            Some(b'd') => (3, MS_PER_DAY, 1, false),
-            Some(b'h') => (4, MS_PER_HOUR, 1, false),
+            None | Some(b' ') => (RANK_SEC, SECOND, 0, true),
+            Some(b'y') => (0, YEAR, 1, false),
+            Some(b'M') => (1, MONTH, 1, false),
+            Some(b'w') => (2, WEEK, 1, false),
+            Some(b'd') => (3, DAY, 1, false),
+            Some(b'h') => (4, HOUR, 1, false),
             Some(b'm') if b.get(i + 1) == Some(&b's') => (7, 1, 2, false),
-            Some(b'm') => (5, MS_PER_MIN, 1, false),
-            Some(b's') => (RANK_SEC, MS_PER_SEC, 1, false),
+            Some(b'm') => (5, MINUTE, 1, false),
+            Some(b's') => (RANK_SEC, SECOND, 1, false),
             Some(_) => return None,
         };
         i += len;
@@ -144,8 +136,10 @@ fn parse_time_inner(s: &str) -> Option<u64> {
 /// trailing spaces are rejected. Unlike nginx's millisecond parser, `y`
 /// and `M` are accepted. Empty input, signs, decimals, other characters
 /// and values above `i64::MAX` milliseconds are errors.
-pub fn parse_time_ms(s: &str) -> Result<u64, String> {
-    parse_time_inner(s).ok_or_else(|| format!("invalid time {}", quote(s)))
+pub fn parse_time_ms(s: &str) -> Result<u64, ValueError> {
+    parse_time_inner(s).ok_or_else(|| ValueError::InvalidTime {
+        value: s.to_owned(),
+    })
 }
 
 /// Milliseconds in nginx notation, e.g. "0", "500ms", "1m30s", "1d".
@@ -156,10 +150,10 @@ fn format_ms(ms: u64) -> String {
     let mut out = String::new();
     let mut rest = ms;
     for (unit, scale) in [
-        ("d", MS_PER_DAY),
-        ("h", MS_PER_HOUR),
-        ("m", MS_PER_MIN),
-        ("s", MS_PER_SEC),
+        ("d", DAY),
+        ("h", HOUR),
+        ("m", MINUTE),
+        ("s", SECOND),
         ("ms", 1),
     ] {
         let n = rest / scale;
@@ -174,29 +168,20 @@ fn format_ms(ms: u64) -> String {
 
 /// A time within `[min_ms, max_ms]`, e.g.
 /// `"0" is out of range: must be between 1ms and 1m`.
-pub fn parse_time_in(s: &str, min_ms: u64, max_ms: u64) -> Result<u64, String> {
+pub fn parse_time_in(s: &str, min_ms: u64, max_ms: u64) -> Result<u64, ValueError> {
     let ms = parse_time_ms(s)?;
     if ms >= min_ms && ms <= max_ms {
         return Ok(ms);
     }
-    let expected = if min_ms == 0 {
-        format!("at most {}", format_ms(max_ms))
-    } else if max_ms >= MAX_TIME_MS {
-        format!("at least {}", format_ms(min_ms))
-    } else if min_ms == max_ms {
-        format_ms(min_ms)
-    } else {
-        format!("between {} and {}", format_ms(min_ms), format_ms(max_ms))
-    };
-    Err(format!(
-        "{} is out of range: must be {}",
-        quote(s),
-        expected
-    ))
+    Err(ValueError::TimeOutOfRange {
+        value: s.to_owned(),
+        min_ms,
+        max_ms,
+    })
 }
 
 /// `"off"` -> `None`, otherwise [`parse_time_in`].
-pub fn parse_time_or_off(s: &str, min_ms: u64, max_ms: u64) -> Result<Option<u64>, String> {
+pub fn parse_time_or_off(s: &str, min_ms: u64, max_ms: u64) -> Result<Option<u64>, ValueError> {
     if s == "off" {
         return Ok(None);
     }
@@ -207,47 +192,43 @@ pub fn parse_time_or_off(s: &str, min_ms: u64, max_ms: u64) -> Result<Option<u64
 // Flags, numbers, choices
 // ---------------------------------------------------------------------------
 
-/// `"on"` / `"off"`, exactly (lowercase), like nginx flags.
-pub fn parse_flag(s: &str) -> Result<bool, String> {
-    match s {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        _ => Err(format!("{} is not \"on\" or \"off\"", quote(s))),
+/// `"on"` / `"off"` in any ASCII case, like nginx flags
+/// (`ngx_conf_set_flag_slot` compares with `ngx_strcasecmp`): `On` and
+/// `OFF` are accepted, nothing else (no spaces, `yes`, `1`).
+pub fn parse_flag(s: &str) -> Result<bool, ValueError> {
+    if s.eq_ignore_ascii_case("on") {
+        Ok(true)
+    } else if s.eq_ignore_ascii_case("off") {
+        Ok(false)
+    } else {
+        Err(ValueError::NotAFlag {
+            value: s.to_owned(),
+        })
     }
 }
 
 /// A decimal unsigned integer within `[min, max]`: digits only (leading
 /// zeros allowed, as in nginx), no sign, spaces or hex, no overflow.
-pub fn parse_uint_in(s: &str, min: u64, max: u64) -> Result<u64, String> {
+pub fn parse_uint_in(s: &str, min: u64, max: u64) -> Result<u64, ValueError> {
     match parse_digits(s) {
         Some(n) if n >= min && n <= max => Ok(n),
-        _ if max == u64::MAX => Err(format!(
-            "{} is not a number greater than or equal to {}",
-            quote(s),
-            min
-        )),
-        _ => Err(format!(
-            "{} is not a number between {} and {}",
-            quote(s),
+        _ => Err(ValueError::NotANumber {
+            value: s.to_owned(),
             min,
-            max
-        )),
+            max,
+        }),
     }
 }
 
 /// One of `choices` (exact match); returns its index.
-pub fn parse_choice(s: &str, choices: &[&str]) -> Result<usize, String> {
-    if let Some(i) = choices.iter().position(|c| *c == s) {
-        return Ok(i);
-    }
-    if choices.is_empty() {
-        return Err(format!("{} is invalid", quote(s)));
-    }
-    Err(format!(
-        "{} is invalid, expected {}",
-        quote(s),
-        list_choices(choices)
-    ))
+pub fn parse_choice(s: &str, choices: &[&str]) -> Result<usize, ValueError> {
+    choices
+        .iter()
+        .position(|c| *c == s)
+        .ok_or_else(|| ValueError::NotAChoice {
+            value: s.to_owned(),
+            choices: choices.iter().map(|c| (*c).to_owned()).collect(),
+        })
 }
 
 // ---------------------------------------------------------------------------
@@ -255,55 +236,40 @@ pub fn parse_choice(s: &str, choices: &[&str]) -> Result<usize, String> {
 // ---------------------------------------------------------------------------
 
 /// `paranoid_fingerprint_ip_prefix V4 V6`: V4 in 0..=32, V6 in 0..=128.
-pub fn parse_ip_prefix(v4: &str, v6: &str) -> Result<(u8, u8), String> {
-    let bits = |s: &str, family: &str, max: u8| {
+pub fn parse_ip_prefix(v4: &str, v6: &str) -> Result<(u8, u8), ValueError> {
+    let bits = |s: &str, family: &'static str, max: u8| {
         parse_digits(s)
             .filter(|n| *n <= u64::from(max))
             .and_then(|n| u8::try_from(n).ok())
-            .ok_or_else(|| {
-                format!(
-                    "invalid {} prefix length {}: must be a number between 0 and {}",
-                    family,
-                    quote(s),
-                    max
-                )
+            .ok_or_else(|| ValueError::InvalidPrefixLength {
+                family,
+                value: s.to_owned(),
+                max,
             })
     };
     Ok((bits(v4, "IPv4", 32)?, bits(v6, "IPv6", 128)?))
 }
 
-/// Secret file contents -> key material: trailing ASCII whitespace is
-/// removed, then 32..=4096 bytes are required; other bytes are kept as
-/// they are (binary allowed).
-pub fn parse_secret(bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// Secret file contents -> key: trailing ASCII whitespace is ignored, then
+/// 32..=4096 bytes are required; other bytes are taken as they are (binary
+/// allowed). Nothing of `bytes` is copied but into the key.
+pub fn parse_secret(bytes: &[u8]) -> Result<SecretKey, ValueError> {
     let end = bytes
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(0, |i| i + 1);
     let key = bytes.get(..end).unwrap_or(&[]);
-    if key.len() < MIN_SECRET {
-        return Err(format!(
-            "secret file holds {} bytes, at least {} are required",
-            key.len(),
-            MIN_SECRET
-        ));
-    }
-    if key.len() > MAX_SECRET {
-        return Err(format!(
-            "secret file holds {} bytes, at most {} are allowed",
-            key.len(),
-            MAX_SECRET
-        ));
-    }
-    Ok(key.to_vec())
+    Ok(SecretKey::new(key)?)
 }
 
 mod application;
 mod cookie_spec;
+mod error;
 mod store;
 
 pub use application::*;
 pub use cookie_spec::*;
+pub use error::ValueError;
 pub use store::*;
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! memcached meta protocol framing for the session store: the bytes of one
-//! request, the incremental parse of its one reply, and the choice of
-//! server for a key.
+//! request and the incremental parse of its one reply. The choice of server
+//! for a key is [`crate::route`], re-exported here as [`route`].
 //!
 //! Commands are built and reply headers parsed with the wire layer of the
 //! `memcache` crate (`memcache::exp`, pinned to an exact version because
@@ -20,11 +20,11 @@
 //! No quiet (`q`) or opaque flags: every request gets exactly one reply, in
 //! order.
 
-use std::fmt;
+pub use crate::route::route;
 
 use memcache::exp::{
     build_delete, build_get, build_set, parse_meta_result, DeleteOptions, GetOptions, MetaCommand,
-    MetaCommandResult, MetaResponse, Rendezvous, ReturnCode, Router, SetMode, SetOptions,
+    MetaCommandResult, MetaResponse, ReturnCode, SetMode, SetOptions,
 };
 
 /// Largest value a request may carry or a reply may announce (records are
@@ -93,47 +93,36 @@ pub enum Reply {
 }
 
 /// Why a request could not be encoded or a reply parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Clone and comparable, so one failure can be handed to every request
+/// waiting on a connection: what the `memcache` crate reports is its text
+/// (it carries no more: a usage message or the server's words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// Empty, longer than [`MAX_KEY`], or a byte that is not printable
     /// ASCII (space, control characters and non-ASCII bytes are refused).
+    #[error("invalid memcached key: 1 to 250 printable ASCII characters without spaces required")]
     InvalidKey,
     /// A value longer than [`MAX_VALUE`] bytes.
+    #[error("value of {0} bytes, at most {MAX_VALUE} are allowed")]
     ValueTooLarge(usize),
     /// A TTL of 0 (memcached: never expires) or above [`MAX_TTL`]
     /// (memcached: an absolute time).
+    #[error("invalid TTL {0}: 1 to {MAX_TTL} seconds required")]
     InvalidTtl(u32),
     /// The `memcache` crate refused to build the command.
+    #[error("cannot encode the memcached command: {0}")]
     Encode(String),
     /// A malformed or unexpected reply: the connection is out of sync.
+    #[error("memcached protocol error: {0}")]
     Protocol(String),
     /// `ERROR` or `CLIENT_ERROR`: the server rejected the command.
+    #[error("memcached rejected the command: {0}")]
     Client(String),
     /// `SERVER_ERROR`, with the server's text.
+    #[error("memcached server error: {0}")]
     Server(String),
 }
-
-impl fmt::Display for WireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WireError::InvalidKey => f.write_str(
-                "invalid memcached key: 1 to 250 printable ASCII characters without spaces required",
-            ),
-            WireError::ValueTooLarge(n) => {
-                write!(f, "value of {n} bytes, at most {MAX_VALUE} are allowed")
-            }
-            WireError::InvalidTtl(t) => {
-                write!(f, "invalid TTL {t}: 1 to {MAX_TTL} seconds required")
-            }
-            WireError::Encode(m) => write!(f, "cannot encode the memcached command: {m}"),
-            WireError::Protocol(m) => write!(f, "memcached protocol error: {m}"),
-            WireError::Client(m) => write!(f, "memcached rejected the command: {m}"),
-            WireError::Server(m) => write!(f, "memcached server error: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for WireError {}
 
 fn protocol(message: &str) -> WireError {
     WireError::Protocol(message.to_owned())
@@ -398,18 +387,6 @@ fn interpret(
         (Request::Set { cas: Some(_), .. }, ReturnCode::Nf) => Ok(Reply::NotFound),
         _ => unexpected(),
     }
-}
-
-/// Index of the server (by its identity string, e.g. "127.0.0.1:11211" as
-/// written in the config) that owns `key`, by rendezvous hashing (the
-/// `memcache` crate's [`Rendezvous`] router): adding or removing a server
-/// moves only the keys that belong to it, and the order of the list does
-/// not matter. Deterministic across processes and hosts built with the
-/// same toolchain (the router hashes with std's `DefaultHasher`, SipHash-1-3
-/// with zero keys; the `route_is_stable` test pins known answers so a
-/// change of that hash is caught). Empty slice -> 0.
-pub fn route(key: &[u8], servers: &[String]) -> usize {
-    Rendezvous::new().route(key, servers)
 }
 
 #[cfg(test)]

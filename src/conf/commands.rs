@@ -6,6 +6,8 @@
 use core::ffi::{c_char, c_void};
 use core::ptr;
 use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use nginx_sys::{
     ngx_command_t, ngx_conf_full_name, ngx_conf_t, ngx_pnalloc, ngx_str_t, ngx_uint_t,
@@ -15,23 +17,76 @@ use nginx_sys::{
 };
 use ngx::core::NGX_CONF_ERROR;
 use ngx::ngx_string;
+use zeroize::Zeroizing;
 
-use super::complex::{self, ComplexValue};
+use super::complex::{self, ComplexError, ComplexValue};
 use super::{Fingerprint, LocConf, MainConf};
-use paranoid_core::settings::{CookieSecure, OnViolation, Secret, StoreFailure};
-use paranoid_core::values;
+use paranoid_core::secret::SecretKey;
+use paranoid_core::settings::{CookieSecure, OnViolation, StoreFailure};
+use paranoid_core::time::{DAY, HOUR, SECOND, YEAR};
+use paranoid_core::values::{self, ValueError};
 
-/// Why a directive was refused.
-#[derive(Debug)]
+/// Why a directive was refused. nginx prints `is duplicate` for
+/// [`SetError::Duplicate`] and `is invalid: <this error>` for the others,
+/// after the directive's name.
+#[derive(Debug, thiserror::Error)]
 pub enum SetError {
+    /// Set twice in one block.
+    #[error("set twice in one block")]
     Duplicate,
-    Invalid(String),
+    /// Fewer arguments than the setter reads (nginx counts them first, so
+    /// only a setter reading too far gets this).
+    #[error("is missing an argument")]
+    MissingArgument,
+    /// Argument `n` (1-based) is not UTF-8.
+    #[error("argument {0} is not valid UTF-8")]
+    NotUtf8(usize),
+    /// An empty complex value.
+    #[error("empty value")]
+    EmptyValue,
+    /// A value that does not parse.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    /// A value with variables nginx could not compile.
+    #[error(transparent)]
+    Complex(#[from] ComplexError),
+    /// A `paranoid_fingerprint` value without a variable.
+    #[error("\"{0}\" holds no variable, so it cannot tell clients apart")]
+    NoVariable(String),
+    /// A `paranoid_session_store` address that does not parse (the core's
+    /// address parser still speaks text).
+    #[error("{0}")]
+    Address(String),
+    /// A `paranoid_session_store` address given twice.
+    #[error("server \"{0}\" is listed twice")]
+    ServerTwice(String),
+    /// `paranoid_session_secret_file` could not be read or holds no key.
+    #[error(transparent)]
+    SecretFile(#[from] SecretFileError),
 }
 
-impl From<String> for SetError {
-    fn from(msg: String) -> Self {
-        SetError::Invalid(msg)
-    }
+/// Why `paranoid_session_secret_file` gives no key.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    /// nginx could not make the path absolute.
+    #[error("cannot resolve the secret file path")]
+    Resolve,
+    /// The resolved path is not UTF-8.
+    #[error("secret file path is not valid UTF-8")]
+    PathNotUtf8,
+    #[error("cannot open secret file \"{}\": {source}", .path.display())]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read secret file \"{}\": {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file's bytes are no key (too short or too long).
+    #[error("secret file \"{}\": {source}", .path.display())]
+    Key { path: PathBuf, source: ValueError },
 }
 
 type SetResult = Result<(), SetError>;
@@ -45,12 +100,8 @@ pub struct Directive<'a> {
 impl Directive<'_> {
     /// Argument `i` (1-based, as in nginx) as UTF-8 text.
     fn arg(&self, i: usize) -> Result<&str, SetError> {
-        let raw = self
-            .args
-            .get(i)
-            .ok_or_else(|| SetError::Invalid("is missing an argument".to_owned()))?;
-        raw.to_str()
-            .map_err(|_| SetError::Invalid(format!("argument {i} is not valid UTF-8")))
+        let raw = self.args.get(i).ok_or(SetError::MissingArgument)?;
+        raw.to_str().map_err(|_| SetError::NotUtf8(i))
     }
 
     /// All arguments after the directive name.
@@ -68,7 +119,7 @@ impl Directive<'_> {
         let mut out = Vec::with_capacity(args.len().saturating_sub(1));
         for value in args.iter().skip(1) {
             if value.is_empty() {
-                return Err(SetError::Invalid("empty value".to_owned()));
+                return Err(SetError::EmptyValue);
             }
             out.push(complex::compile(self.cf, value)?);
         }
@@ -84,11 +135,6 @@ fn put<T>(slot: &mut Option<T>, value: T) -> SetResult {
     *slot = Some(value);
     Ok(())
 }
-
-const SECOND: u64 = 1000;
-const MINUTE: u64 = 60 * SECOND;
-const HOUR: u64 = 60 * MINUTE;
-const DAY: u64 = 24 * HOUR;
 
 /* location-level setters */
 
@@ -120,8 +166,8 @@ fn secret_file(d: &mut Directive, c: &mut LocConf) -> SetResult {
         return Err(SetError::Duplicate);
     }
     let path = full_path(d.cf, &d.args[1])?;
-    let key = read_secret(&path)?;
-    put(&mut c.raw.secret, Some(Secret(key.into())))
+    let key = read_secret(path)?;
+    put(&mut c.raw.secret, Some(Arc::new(key)))
 }
 
 fn fingerprint(d: &mut Directive, c: &mut LocConf) -> SetResult {
@@ -133,10 +179,7 @@ fn fingerprint(d: &mut Directive, c: &mut LocConf) -> SetResult {
     } else {
         let values = d.complex_values()?;
         if let Some(i) = values.iter().position(|v| !v.has_variables()) {
-            return Err(SetError::Invalid(format!(
-                "\"{}\" holds no variable, so it cannot tell clients apart",
-                d.arg(i + 1)?
-            )));
+            return Err(SetError::NoVariable(d.arg(i + 1)?.to_owned()));
         }
         Fingerprint::Values(values)
     };
@@ -164,17 +207,17 @@ fn nonce_window_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
 }
 
 fn key_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
-    let t = values::parse_time_or_off(d.arg(1)?, SECOND, 365 * DAY)?;
+    let t = values::parse_time_or_off(d.arg(1)?, SECOND, YEAR)?;
     put(&mut c.raw.key_timeout_ms, t)
 }
 
 fn idle_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
-    let t = values::parse_time_in(d.arg(1)?, SECOND, 365 * DAY)?;
+    let t = values::parse_time_in(d.arg(1)?, SECOND, YEAR)?;
     put(&mut c.raw.idle_timeout_ms, t)
 }
 
 fn absolute_timeout(d: &mut Directive, c: &mut LocConf) -> SetResult {
-    let t = values::parse_time_in(d.arg(1)?, SECOND, 365 * DAY)?;
+    let t = values::parse_time_in(d.arg(1)?, SECOND, YEAR)?;
     put(&mut c.raw.absolute_timeout_ms, t)
 }
 
@@ -257,11 +300,9 @@ fn store(d: &mut Directive, c: &mut MainConf) -> SetResult {
     }
     let mut servers: Vec<values::StoreServer> = Vec::new();
     for text in d.values()? {
-        let server = values::parse_store_server(text)?;
+        let server = values::parse_store_server(text).map_err(SetError::Address)?;
         if servers.iter().any(|s| s.addr == server.addr) {
-            return Err(SetError::Invalid(format!(
-                "server \"{text}\" is listed twice"
-            )));
+            return Err(SetError::ServerTwice(text.to_owned()));
         }
         servers.push(server);
     }
@@ -278,34 +319,38 @@ fn store_keepalive(d: &mut Directive, c: &mut MainConf) -> SetResult {
 
 /// Resolves a path relative to nginx's configuration prefix, like
 /// `ssl_certificate` does.
-fn full_path(cf: &mut ngx_conf_t, name: &ngx_str_t) -> Result<std::path::PathBuf, SetError> {
+fn full_path(cf: &mut ngx_conf_t, name: &ngx_str_t) -> Result<PathBuf, SecretFileError> {
     let mut name = *name;
     // SAFETY: cf->cycle is the cycle being configured; ngx_conf_full_name
     // replaces `name` with a copy allocated in the cycle pool when needed.
     if unsafe { ngx_conf_full_name(cf.cycle, &mut name, 1) } != NGX_OK as isize {
-        return Err(SetError::Invalid(
-            "cannot resolve the secret file path".to_owned(),
-        ));
+        return Err(SecretFileError::Resolve);
     }
-    let text = name
-        .to_str()
-        .map_err(|_| SetError::Invalid("secret file path is not valid UTF-8".to_owned()))?;
+    let text = name.to_str().map_err(|_| SecretFileError::PathNotUtf8)?;
     Ok(text.into())
 }
 
-/// Reads at most a few KiB: a secret file is small, and a wrong path must
-/// not make nginx read a huge file.
-fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, SetError> {
-    const LIMIT: u64 = 4097;
-    let shown = path.display();
-    let file = std::fs::File::open(path)
-        .map_err(|e| SetError::Invalid(format!("cannot open secret file \"{shown}\": {e}")))?;
-    let mut bytes = Vec::new();
-    file.take(LIMIT)
-        .read_to_end(&mut bytes)
-        .map_err(|e| SetError::Invalid(format!("cannot read secret file \"{shown}\": {e}")))?;
-    values::parse_secret(&bytes)
-        .map_err(|e| SetError::Invalid(format!("secret file \"{shown}\": {e}")))
+/// Reads at most one byte more than a key may hold (a wrong path must not
+/// make nginx read a huge file) into one buffer allocated up front, never
+/// grown (growing would leave copies behind) and wiped when dropped; the
+/// key keeps its own wiped copy.
+fn read_secret(path: PathBuf) -> Result<SecretKey, SecretFileError> {
+    let mut file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(source) => return Err(SecretFileError::Open { path, source }),
+    };
+    let mut buf = Zeroizing::new(vec![0u8; SecretKey::MAX_LEN + 1]);
+    let mut len = 0;
+    while let Some(rest) = buf.get_mut(len..).filter(|rest| !rest.is_empty()) {
+        match file.read(rest) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(SecretFileError::Read { path, source }),
+        }
+    }
+    values::parse_secret(buf.get(..len).unwrap_or_default())
+        .map_err(|source| SecretFileError::Key { path, source })
 }
 
 /* glue between nginx and the setters */
@@ -333,14 +378,14 @@ unsafe fn apply<C>(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, conf: *mut c_vo
     match (handler.0)(&mut directive, conf) {
         Ok(()) => ptr::null_mut(),
         Err(SetError::Duplicate) => c"is duplicate".as_ptr().cast_mut(),
-        Err(SetError::Invalid(msg)) => conf_message(directive.cf, &msg),
+        Err(err) => conf_message(directive.cf, &err),
     }
 }
 
 /// Copies `is invalid: <msg>` into the configuration pool as the C string
 /// nginx prints after the directive name.
-fn conf_message(cf: &mut ngx_conf_t, msg: &str) -> *mut c_char {
-    let text = format!("is invalid: {msg}");
+fn conf_message(cf: &mut ngx_conf_t, err: &SetError) -> *mut c_char {
+    let text = format!("is invalid: {err}");
     let bytes = text.as_bytes();
     // SAFETY: the allocation holds the message plus its NUL terminator; it
     // lives in the configuration pool until nginx has printed it.

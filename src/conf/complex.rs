@@ -10,6 +10,17 @@ use nginx_sys::{
 
 use super::Fingerprint;
 
+/// Why a configuration value could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum ComplexError {
+    /// The configuration pool is exhausted.
+    #[error("out of memory")]
+    OutOfMemory,
+    /// nginx refused the value (it logged why, e.g. an unknown variable).
+    #[error("cannot compile \"{0}\"")]
+    Compile(String),
+}
+
 /// A compiled complex value, allocated in the configuration pool, so it
 /// lives as long as the configuration cycle that owns this module's config.
 #[derive(Debug, Clone, Copy)]
@@ -40,14 +51,14 @@ impl ComplexValue {
 }
 
 /// Compiles `value` (as written in the configuration) in `cf`'s pool.
-pub fn compile(cf: &mut ngx_conf_t, value: &ngx_str_t) -> Result<ComplexValue, String> {
+pub fn compile(cf: &mut ngx_conf_t, value: &ngx_str_t) -> Result<ComplexValue, ComplexError> {
     // SAFETY: cf is the live configuration context; the allocation is zeroed
     // and sized for the type, and freed with the configuration pool.
     let cv = unsafe {
         ngx_pcalloc(cf.pool, core::mem::size_of::<ngx_http_complex_value_t>())
             .cast::<ngx_http_complex_value_t>()
     };
-    let cv = NonNull::new(cv).ok_or_else(|| "out of memory".to_owned())?;
+    let cv = NonNull::new(cv).ok_or(ComplexError::OutOfMemory)?;
     let mut value = *value;
     // SAFETY: an all-zero compile request is the documented initial state
     // (nginx's own modules memzero it before filling the fields).
@@ -59,14 +70,14 @@ pub fn compile(cf: &mut ngx_conf_t, value: &ngx_str_t) -> Result<ComplexValue, S
     // copies what it keeps into the configuration pool and logs its own
     // message (e.g. unknown variable) on failure.
     if unsafe { ngx_http_compile_complex_value(&mut ccv) } != NGX_OK as isize {
-        return Err(format!("cannot compile \"{value}\""));
+        return Err(ComplexError::Compile(value.to_string()));
     }
     Ok(ComplexValue(cv))
 }
 
 /// `$remote_addr $http_user_agent`, the fingerprint used when the
 /// configuration names none.
-pub fn default_fingerprint(cf: &mut ngx_conf_t) -> Result<Fingerprint, String> {
+pub fn default_fingerprint(cf: &mut ngx_conf_t) -> Result<Fingerprint, ComplexError> {
     let mut values = Vec::with_capacity(2);
     for name in [
         ngx::ngx_string!("$remote_addr"),

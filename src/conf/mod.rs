@@ -13,8 +13,8 @@ pub mod commands;
 pub mod complex;
 
 use crate::ParanoidSessionModule;
-use complex::ComplexValue;
-use paranoid_core::settings::{RawSettings, Settings};
+use complex::{ComplexError, ComplexValue};
+use paranoid_core::settings::{RawSettings, Settings, SettingsError};
 use paranoid_core::values::StoreServer;
 
 /// Idle memcached connections kept per server per worker when
@@ -73,6 +73,24 @@ impl CookieNames {
     }
 }
 
+/// Why a block's settings cannot be merged; nginx prints the text with the
+/// block's file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// The default fingerprint did not compile.
+    #[error(transparent)]
+    Fingerprint(#[from] ComplexError),
+    /// Directives of the block contradict each other.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// `paranoid_session on` without a store.
+    #[error(
+        "\"paranoid_session\" is on, but no \"paranoid_session_store\" is defined in the \
+         http block"
+    )]
+    NoStore,
+}
+
 /// nginx `merge_loc_conf` hook: inherit, apply defaults, cross-check.
 ///
 /// # Safety
@@ -94,14 +112,14 @@ pub unsafe extern "C" fn merge_loc_conf(
     };
     match merge(cf, prev, conf) {
         Ok(()) => core::ptr::null_mut(),
-        Err(msg) => {
-            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", msg);
+        Err(err) => {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", err);
             NGX_CONF_ERROR
         }
     }
 }
 
-fn merge(cf: &mut ngx_conf_t, prev: &mut LocConf, conf: &mut LocConf) -> Result<(), String> {
+fn merge(cf: &mut ngx_conf_t, prev: &mut LocConf, conf: &mut LocConf) -> Result<(), MergeError> {
     conf.raw.inherit(&prev.raw);
     if conf.bypass.is_none() {
         conf.bypass = prev.bypass.clone();
@@ -117,11 +135,7 @@ fn merge(cf: &mut ngx_conf_t, prev: &mut LocConf, conf: &mut LocConf) -> Result<
     if settings.enabled {
         let has_store = ParanoidSessionModule::main_conf(cf).is_some_and(|m| !m.servers.is_empty());
         if !has_store {
-            return Err(
-                "\"paranoid_session\" is on, but no \"paranoid_session_store\" \
-                        is defined in the http block"
-                    .to_owned(),
-            );
+            return Err(MergeError::NoStore);
         }
     }
     conf.names = CookieNames::of(&settings);

@@ -23,13 +23,13 @@ struct Broken;
 
 impl Fresh for Broken {
     fn token(&mut self) -> Result<Token, RandomError> {
-        Err(RandomError)
+        Err(RandomError::UNEXPLAINED)
     }
     fn key(&mut self) -> Result<Key, RandomError> {
-        Err(RandomError)
+        Err(RandomError::UNEXPLAINED)
     }
     fn uid(&mut self) -> Result<[u8; UID_LEN], RandomError> {
-        Err(RandomError)
+        Err(RandomError::UNEXPLAINED)
     }
 }
 
@@ -173,7 +173,7 @@ fn new_session_without_nonces_or_secure_cookie() {
 #[test]
 fn random_failure_is_an_error() {
     let r = decide(&defaults(), &H, &presented(), Found::Nothing, &mut Broken);
-    assert_eq!(r, Err(RandomError));
+    assert_eq!(r, Err(RandomError::UNEXPLAINED));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! how the application drives its sessions (see [`crate::control`]).
 
 use super::cookie_spec::is_tchar;
-use super::{parse_digits, quote};
+use super::{parse_digits, ValueError};
 use crate::user_index::MAX_USER_SESSIONS;
 
 /// Longest name `paranoid_session_control_header` takes.
@@ -13,39 +13,33 @@ pub const MAX_HEADER_NAME: usize = 64;
 /// and ``!#$%&'*+-.^_`|~``) of 1 to 64 bytes, kept as written (the edge
 /// compares it ignoring case, as HTTP does). `OFF`, `Off` and the like are
 /// refused rather than taken as a header nobody would mean.
-pub fn parse_control_header(s: &str) -> Result<Option<String>, String> {
+pub fn parse_control_header(s: &str) -> Result<Option<String>, ValueError> {
     if s == "off" {
         return Ok(None);
     }
     if s.eq_ignore_ascii_case("off") {
-        return Err(format!(
-            "{} is ambiguous: write \"off\" to turn the control header off",
-            quote(s)
-        ));
+        return Err(ValueError::AmbiguousOff {
+            value: s.to_owned(),
+        });
     }
     if s.is_empty() {
-        return Err("header name must not be empty".to_owned());
+        return Err(ValueError::EmptyHeaderName);
     }
     if !s.bytes().all(is_tchar) {
-        return Err(format!(
-            "invalid header name {}: only letters, digits and !#$%&'*+-.^_`|~ are allowed",
-            quote(s)
-        ));
+        return Err(ValueError::InvalidHeaderName { name: s.to_owned() });
     }
     if s.len() > MAX_HEADER_NAME {
-        return Err(format!(
-            "header name {} is too long: {} bytes, at most {} are allowed",
-            quote(s),
-            s.len(),
-            MAX_HEADER_NAME
-        ));
+        return Err(ValueError::HeaderNameTooLong {
+            name: s.to_owned(),
+            max: MAX_HEADER_NAME,
+        });
     }
     Ok(Some(s.to_owned()))
 }
 
 /// `paranoid_user_max_sessions N|off`: `off` (`None`, no cap but the
 /// index's own [`MAX_USER_SESSIONS`]) or a decimal number from 1 to 64.
-pub fn parse_user_max_sessions(s: &str) -> Result<Option<u32>, String> {
+pub fn parse_user_max_sessions(s: &str) -> Result<Option<u32>, ValueError> {
     if s == "off" {
         return Ok(None);
     }
@@ -54,11 +48,9 @@ pub fn parse_user_max_sessions(s: &str) -> Result<Option<u32>, String> {
         .filter(|n| (1..=max).contains(n))
         .and_then(|n| u32::try_from(n).ok())
         .map(Some)
-        .ok_or_else(|| {
-            format!(
-                "{} is not \"off\" or a number between 1 and {}",
-                quote(s),
-                max
-            )
+        .ok_or_else(|| ValueError::NotOffOrNumber {
+            value: s.to_owned(),
+            min: 1,
+            max,
         })
 }

@@ -1,6 +1,6 @@
 //! `paranoid_cookie` arguments and cookie names.
 
-use super::quote;
+use super::ValueError;
 
 /// Longest cookie name accepted by `validate_cookie_name`.
 const MAX_COOKIE_NAME: usize = 64;
@@ -61,23 +61,18 @@ pub(super) fn is_tchar(b: u8) -> bool {
 
 /// RFC 6265 cookie-name = token: 1..=64 characters of ALPHA, DIGIT and
 /// ``!#$%&'*+-.^_`|~``.
-pub fn validate_cookie_name(s: &str) -> Result<(), String> {
+pub fn validate_cookie_name(s: &str) -> Result<(), ValueError> {
     if s.is_empty() {
-        return Err("cookie name must not be empty".to_string());
+        return Err(ValueError::EmptyCookieName);
     }
     if !s.bytes().all(is_tchar) {
-        return Err(format!(
-            "invalid cookie name {}: only letters, digits and !#$%&'*+-.^_`|~ are allowed",
-            quote(s)
-        ));
+        return Err(ValueError::InvalidCookieName { name: s.to_owned() });
     }
     if s.len() > MAX_COOKIE_NAME {
-        return Err(format!(
-            "cookie name {} is too long: {} characters, at most {} are allowed",
-            quote(s),
-            s.len(),
-            MAX_COOKIE_NAME
-        ));
+        return Err(ValueError::CookieNameTooLong {
+            name: s.to_owned(),
+            max: MAX_COOKIE_NAME,
+        });
     }
     Ok(())
 }
@@ -87,24 +82,20 @@ pub fn validate_cookie_name(s: &str) -> Result<(), String> {
 /// (browsers match prefixes ignoring case, so a name like `__secure-k`
 /// would be prefixed for some and not for others) and be followed by
 /// something.
-pub fn validate_secure_cookie_name(s: &str) -> Result<(), String> {
+pub fn validate_secure_cookie_name(s: &str) -> Result<(), ValueError> {
     validate_cookie_name(s)?;
     for p in [CookiePrefix::Host, CookiePrefix::Secure] {
         if !starts_with_ignore_case(s, p.as_str()) {
             continue;
         }
         if !s.starts_with(p.as_str()) {
-            return Err(format!(
-                "cookie name {} must spell its prefix exactly \"{}\"",
-                quote(s),
-                p.as_str()
-            ));
+            return Err(ValueError::PrefixMisspelled {
+                name: s.to_owned(),
+                prefix: p,
+            });
         }
         if s.len() == p.as_str().len() {
-            return Err(format!(
-                "cookie name {} has nothing after its prefix",
-                quote(s)
-            ));
+            return Err(ValueError::NothingAfterPrefix { name: s.to_owned() });
         }
     }
     Ok(())
@@ -162,19 +153,17 @@ fn valid_cookie_domain(d: &str) -> bool {
 /// NAME. Attribute names and the samesite/prefix values are exact
 /// (case-sensitive). The NAME must not carry a `__Host-`/`__Secure-`
 /// prefix itself (any case): use `prefix=`.
-pub fn parse_cookie_spec(args: &[&str]) -> Result<CookieSpec, String> {
+pub fn parse_cookie_spec(args: &[&str]) -> Result<CookieSpec, ValueError> {
     let Some((name, attrs)) = args.split_first() else {
-        return Err("cookie name is missing".to_string());
+        return Err(ValueError::MissingCookieName);
     };
     validate_cookie_name(name)?;
     for p in [CookiePrefix::Host, CookiePrefix::Secure] {
         if starts_with_ignore_case(name, p.as_str()) {
-            return Err(format!(
-                "cookie name {} must not start with \"{}\", use prefix={} instead",
-                quote(name),
-                p.as_str(),
-                p.as_str()
-            ));
+            return Err(ValueError::PrefixInName {
+                name: (*name).to_owned(),
+                prefix: p,
+            });
         }
     }
 
@@ -185,47 +174,43 @@ pub fn parse_cookie_spec(args: &[&str]) -> Result<CookieSpec, String> {
     let (mut path, mut domain, mut samesite, mut prefix) = (None, None, None, None);
 
     for attr in attrs {
+        let unknown = || ValueError::UnknownAttribute {
+            attr: (*attr).to_owned(),
+        };
         let Some((key, value)) = attr.split_once('=') else {
-            return Err(format!(
-                "unknown attribute {}, expected path=, domain=, samesite= or prefix=",
-                quote(attr)
-            ));
+            return Err(unknown());
         };
         let slot_taken = match key {
             "path" => path.is_some(),
             "domain" => domain.is_some(),
             "samesite" => samesite.is_some(),
             "prefix" => prefix.is_some(),
-            _ => {
-                return Err(format!(
-                    "unknown attribute {}, expected path=, domain=, samesite= or prefix=",
-                    quote(attr)
-                ))
-            }
+            _ => return Err(unknown()),
         };
         if slot_taken {
-            return Err(format!("duplicate attribute {}", quote(attr)));
+            return Err(ValueError::DuplicateAttribute {
+                attr: (*attr).to_owned(),
+            });
         }
         if value.is_empty() {
-            return Err(format!("empty value in {}", quote(attr)));
+            return Err(ValueError::EmptyAttribute {
+                attr: (*attr).to_owned(),
+            });
         }
         match key {
             "path" => {
                 if !valid_cookie_path(value) {
-                    return Err(format!(
-                        "invalid path {}: must start with \"/\" and contain only visible \
-                         ASCII characters except \";\" and \",\"",
-                        quote(value)
-                    ));
+                    return Err(ValueError::InvalidPath {
+                        path: value.to_owned(),
+                    });
                 }
                 path = Some(value.to_string());
             }
             "domain" => {
                 if !valid_cookie_domain(value) {
-                    return Err(format!(
-                        "invalid domain {}: must be a host name without port",
-                        quote(value)
-                    ));
+                    return Err(ValueError::InvalidDomain {
+                        domain: value.to_owned(),
+                    });
                 }
                 domain = Some(value.to_string());
             }
@@ -235,10 +220,9 @@ pub fn parse_cookie_spec(args: &[&str]) -> Result<CookieSpec, String> {
                     "lax" => SameSite::Lax,
                     "none" => SameSite::None,
                     _ => {
-                        return Err(format!(
-                            "invalid samesite {}, expected \"strict\", \"lax\" or \"none\"",
-                            quote(value)
-                        ))
+                        return Err(ValueError::InvalidSameSite {
+                            value: value.to_owned(),
+                        })
                     }
                 });
             }
@@ -247,10 +231,9 @@ pub fn parse_cookie_spec(args: &[&str]) -> Result<CookieSpec, String> {
                     "__Host-" => CookiePrefix::Host,
                     "__Secure-" => CookiePrefix::Secure,
                     _ => {
-                        return Err(format!(
-                            "invalid prefix {}, expected \"__Host-\" or \"__Secure-\"",
-                            quote(value)
-                        ))
+                        return Err(ValueError::InvalidPrefix {
+                            value: value.to_owned(),
+                        })
                     }
                 });
             }
@@ -259,18 +242,10 @@ pub fn parse_cookie_spec(args: &[&str]) -> Result<CookieSpec, String> {
 
     if prefix == Some(CookiePrefix::Host) {
         if let Some(d) = &domain {
-            return Err(format!(
-                "prefix=__Host- conflicts with domain={}: __Host- cookies must have path=/ \
-                 and no domain",
-                quote(d)
-            ));
+            return Err(ValueError::HostPrefixWithDomain { domain: d.clone() });
         }
         if let Some(p) = path.as_deref().filter(|p| *p != "/") {
-            return Err(format!(
-                "prefix=__Host- conflicts with path={}: __Host- cookies must have path=/ \
-                 and no domain",
-                quote(p)
-            ));
+            return Err(ValueError::HostPrefixWithPath { path: p.to_owned() });
         }
     }
 

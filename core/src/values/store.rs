@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use super::cookie_spec::{starts_with_ignore_case, valid_hostname};
-use super::{parse_digits, quote};
+use super::{parse_digits, quote, ValueError};
 
 /// `sizeof(sun_path) - 1` on Linux.
 const MAX_UNIX_PATH: usize = 107;
@@ -18,20 +18,17 @@ const MAX_KEY_PREFIX: usize = 100;
 
 /// Memcached key prefix: 0..=100 bytes of printable ASCII, no spaces or
 /// control characters.
-pub fn validate_key_prefix(s: &str) -> Result<(), String> {
+pub fn validate_key_prefix(s: &str) -> Result<(), ValueError> {
     if !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!(
-            "invalid key prefix {}: only printable ASCII characters without spaces are allowed",
-            quote(s)
-        ));
+        return Err(ValueError::InvalidKeyPrefix {
+            prefix: s.to_owned(),
+        });
     }
     if s.len() > MAX_KEY_PREFIX {
-        return Err(format!(
-            "key prefix {} is too long: {} bytes, at most {} are allowed",
-            quote(s),
-            s.len(),
-            MAX_KEY_PREFIX
-        ));
+        return Err(ValueError::KeyPrefixTooLong {
+            prefix: s.to_owned(),
+            max: MAX_KEY_PREFIX,
+        });
     }
     Ok(())
 }

@@ -1,15 +1,18 @@
 use super::*;
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-const S: u64 = 1000;
-const M: u64 = 60 * S;
-const H: u64 = 60 * M;
-const D: u64 = 24 * H;
+use crate::time::{DAY as D, HOUR as H, MINUTE as M, SECOND as S};
+
+/// A result with its error as the text nginx prints.
+fn msg<T, E: Display>(result: Result<T, E>) -> Result<T, String> {
+    result.map_err(|e| e.to_string())
+}
 
 fn time_err(s: &str) {
     assert_eq!(
-        parse_time_ms(s),
+        msg(parse_time_ms(s)),
         Err(format!("invalid time {}", quote(s))),
         "{s:?}"
     );
@@ -142,7 +145,7 @@ fn time_unicode_and_nul() {
     time_err("1é");
     time_err("1s\u{a0}");
     assert_eq!(
-        parse_time_ms("1\0").unwrap_err(),
+        parse_time_ms("1\0").unwrap_err().to_string(),
         "invalid time \"1\\u{0}\""
     );
 }
@@ -166,7 +169,7 @@ fn time_overflow() {
 #[test]
 fn time_error_message() {
     assert_eq!(
-        parse_time_ms("xyz"),
+        msg(parse_time_ms("xyz")),
         Err("invalid time \"xyz\"".to_string())
     );
 }
@@ -202,11 +205,11 @@ fn time_in_accepts_bounds() {
 #[test]
 fn time_in_between_message() {
     assert_eq!(
-        parse_time_in("0", 1, 60 * S),
+        msg(parse_time_in("0", 1, 60 * S)),
         Err("\"0\" is out of range: must be between 1ms and 1m".to_string())
     );
     assert_eq!(
-        parse_time_in("61s", 1, 60 * S),
+        msg(parse_time_in("61s", 1, 60 * S)),
         Err("\"61s\" is out of range: must be between 1ms and 1m".to_string())
     );
 }
@@ -214,15 +217,15 @@ fn time_in_between_message() {
 #[test]
 fn time_in_at_most_at_least_exact() {
     assert_eq!(
-        parse_time_in("25h", 0, D),
+        msg(parse_time_in("25h", 0, D)),
         Err("\"25h\" is out of range: must be at most 1d".to_string())
     );
     assert_eq!(
-        parse_time_in("500ms", S, u64::MAX),
+        msg(parse_time_in("500ms", S, u64::MAX)),
         Err("\"500ms\" is out of range: must be at least 1s".to_string())
     );
     assert_eq!(
-        parse_time_in("2s", S, S),
+        msg(parse_time_in("2s", S, S)),
         Err("\"2s\" is out of range: must be 1s".to_string())
     );
     assert_eq!(parse_time_in("1s", S, S), Ok(S));
@@ -231,7 +234,7 @@ fn time_in_at_most_at_least_exact() {
 #[test]
 fn time_in_invalid_time() {
     assert_eq!(
-        parse_time_in("-1", 0, D),
+        msg(parse_time_in("-1", 0, D)),
         Err("invalid time \"-1\"".to_string())
     );
     assert!(parse_time_in("off", 0, D).is_err());
@@ -250,7 +253,7 @@ fn time_or_off() {
     assert!(parse_time_or_off("OFF", 0, D).is_err());
     assert!(parse_time_or_off("on", 0, D).is_err());
     assert_eq!(
-        parse_time_or_off("2d", 0, D),
+        msg(parse_time_or_off("2d", 0, D)),
         Err("\"2d\" is out of range: must be at most 1d".to_string())
     );
 }
@@ -264,14 +267,33 @@ fn flag_accepts_on_off() {
 }
 
 #[test]
+fn flag_ignores_case_like_nginx() {
+    for s in ["On", "oN", "ON"] {
+        assert_eq!(parse_flag(s), Ok(true), "{s:?}");
+    }
+    for s in ["Off", "OFF", "oFf"] {
+        assert_eq!(parse_flag(s), Ok(false), "{s:?}");
+    }
+}
+
+#[test]
 fn flag_rejects_others() {
     for s in [
-        "On", "OFF", "yes", "1", "", " on", "on ", "o", "onn", "on\0",
+        "yes",
+        "1",
+        "",
+        " on",
+        "on ",
+        "o",
+        "onn",
+        "on\0",
+        "\u{131}n",
+        "o\u{17f}f",
     ] {
         assert!(parse_flag(s).is_err(), "{s:?}");
     }
     assert_eq!(
-        parse_flag("yes"),
+        msg(parse_flag("yes")),
         Err("\"yes\" is not \"on\" or \"off\"".to_string())
     );
 }
@@ -292,7 +314,7 @@ fn uint_accepts_range() {
 #[test]
 fn uint_out_of_range() {
     assert_eq!(
-        parse_uint_in("17", 0, 16),
+        msg(parse_uint_in("17", 0, 16)),
         Err("\"17\" is not a number between 0 and 16".to_string())
     );
     assert!(parse_uint_in("0", 1, 16).is_err());
@@ -306,7 +328,7 @@ fn uint_rejects_syntax() {
         assert!(parse_uint_in(s, 0, 1_000_000).is_err(), "{s:?}");
     }
     assert_eq!(
-        parse_uint_in("-1", 0, 16),
+        msg(parse_uint_in("-1", 0, 16)),
         Err("\"-1\" is not a number between 0 and 16".to_string())
     );
 }
@@ -316,7 +338,7 @@ fn uint_overflow() {
     assert!(parse_uint_in("18446744073709551616", 0, u64::MAX).is_err());
     assert!(parse_uint_in("99999999999999999999999", 0, 16).is_err());
     assert_eq!(
-        parse_uint_in("18446744073709551616", 1, u64::MAX),
+        msg(parse_uint_in("18446744073709551616", 1, u64::MAX)),
         Err("\"18446744073709551616\" is not a number greater than or equal to 1".to_string())
     );
 }
@@ -333,18 +355,21 @@ fn choice_returns_index() {
 #[test]
 fn choice_messages() {
     assert_eq!(
-        parse_choice("maybe", &["deny", "allow"]),
+        msg(parse_choice("maybe", &["deny", "allow"])),
         Err("\"maybe\" is invalid, expected \"deny\" or \"allow\"".to_string())
     );
     assert_eq!(
-        parse_choice("x", &["auto", "on", "off"]),
+        msg(parse_choice("x", &["auto", "on", "off"])),
         Err("\"x\" is invalid, expected \"auto\", \"on\" or \"off\"".to_string())
     );
     assert_eq!(
-        parse_choice("x", &["only"]),
+        msg(parse_choice("x", &["only"])),
         Err("\"x\" is invalid, expected \"only\"".to_string())
     );
-    assert_eq!(parse_choice("x", &[]), Err("\"x\" is invalid".to_string()));
+    assert_eq!(
+        msg(parse_choice("x", &[])),
+        Err("\"x\" is invalid".to_string())
+    );
 }
 
 #[test]
@@ -373,7 +398,7 @@ fn cookie_name_invalid_chars() {
         assert!(validate_cookie_name(s).is_err(), "{s:?}");
     }
     assert_eq!(
-        validate_cookie_name("a b"),
+        msg(validate_cookie_name("a b")),
         Err(
             "invalid cookie name \"a b\": only letters, digits and !#$%&'*+-.^_`|~ are allowed"
                 .to_string()
@@ -384,12 +409,12 @@ fn cookie_name_invalid_chars() {
 #[test]
 fn cookie_name_length() {
     assert_eq!(
-        validate_cookie_name(""),
+        msg(validate_cookie_name("")),
         Err("cookie name must not be empty".to_string())
     );
     let long = "a".repeat(65);
     assert_eq!(
-        validate_cookie_name(&long),
+        msg(validate_cookie_name(&long)),
         Err(format!(
             "cookie name \"{long}\" is too long: 65 characters, at most 64 are allowed"
         ))
@@ -410,12 +435,12 @@ fn secure_cookie_name_may_carry_a_prefix() {
         assert_eq!(validate_secure_cookie_name(s), Ok(()), "{s:?}");
     }
     assert_eq!(
-        validate_secure_cookie_name("__secure-x"),
+        msg(validate_secure_cookie_name("__secure-x")),
         Err("cookie name \"__secure-x\" must spell its prefix exactly \"__Secure-\"".to_string())
     );
     assert!(validate_secure_cookie_name("__HOST-x").is_err());
     assert_eq!(
-        validate_secure_cookie_name("__Secure-"),
+        msg(validate_secure_cookie_name("__Secure-")),
         Err("cookie name \"__Secure-\" has nothing after its prefix".to_string())
     );
     assert!(validate_secure_cookie_name("__Host-").is_err());
@@ -503,7 +528,7 @@ fn cookie_spec_samesite_values() {
         assert!(parse_cookie_spec(&["s", &arg]).is_err(), "{v}");
     }
     assert_eq!(
-        parse_cookie_spec(&["s", "samesite=Strict"]),
+        msg(parse_cookie_spec(&["s", "samesite=Strict"])),
         Err("invalid samesite \"Strict\", expected \"strict\", \"lax\" or \"none\"".to_string())
     );
 }
@@ -519,7 +544,7 @@ fn cookie_spec_prefix_values() {
         assert!(parse_cookie_spec(&["s", &arg]).is_err(), "{v}");
     }
     assert_eq!(
-        parse_cookie_spec(&["s", "prefix=__host-"]),
+        msg(parse_cookie_spec(&["s", "prefix=__host-"])),
         Err("invalid prefix \"__host-\", expected \"__Host-\" or \"__Secure-\"".to_string())
     );
 }
@@ -527,7 +552,7 @@ fn cookie_spec_prefix_values() {
 #[test]
 fn cookie_spec_missing_or_bad_name() {
     assert_eq!(
-        parse_cookie_spec(&[]),
+        msg(parse_cookie_spec(&[])),
         Err("cookie name is missing".to_string())
     );
     assert!(parse_cookie_spec(&[""]).is_err());
@@ -538,7 +563,7 @@ fn cookie_spec_missing_or_bad_name() {
 #[test]
 fn cookie_spec_name_with_prefix() {
     assert_eq!(
-        parse_cookie_spec(&["__Host-sid"]),
+        msg(parse_cookie_spec(&["__Host-sid"])),
         Err(
             "cookie name \"__Host-sid\" must not start with \"__Host-\", use prefix=__Host- \
              instead"
@@ -557,7 +582,7 @@ fn cookie_spec_name_with_prefix() {
 #[test]
 fn cookie_spec_unknown_attribute() {
     assert_eq!(
-        parse_cookie_spec(&["s", "foo=bar"]),
+        msg(parse_cookie_spec(&["s", "foo=bar"])),
         Err(
             "unknown attribute \"foo=bar\", expected path=, domain=, samesite= or prefix="
                 .to_string()
@@ -573,7 +598,7 @@ fn cookie_spec_unknown_attribute() {
 #[test]
 fn cookie_spec_duplicate_attribute() {
     assert_eq!(
-        parse_cookie_spec(&["s", "path=/a", "path=/b"]),
+        msg(parse_cookie_spec(&["s", "path=/a", "path=/b"])),
         Err("duplicate attribute \"path=/b\"".to_string())
     );
     assert!(parse_cookie_spec(&["s", "domain=a.com", "domain=a.com"]).is_err());
@@ -585,7 +610,7 @@ fn cookie_spec_duplicate_attribute() {
 fn cookie_spec_empty_value() {
     for a in ["path=", "domain=", "samesite=", "prefix="] {
         assert_eq!(
-            parse_cookie_spec(&["s", a]),
+            msg(parse_cookie_spec(&["s", a])),
             Err(format!("empty value in \"{a}\"")),
             "{a}"
         );
@@ -606,6 +631,7 @@ fn cookie_spec_path_values() {
     }
     assert!(parse_cookie_spec(&["s", "path=x"])
         .unwrap_err()
+        .to_string()
         .starts_with("invalid path \"x\": must start with \"/\""));
 }
 
@@ -656,7 +682,7 @@ fn cookie_spec_domain_values() {
         assert!(parse_cookie_spec(&["s", &arg]).is_err(), "{d:?}");
     }
     assert_eq!(
-        parse_cookie_spec(&["s", "domain=a:1"]),
+        msg(parse_cookie_spec(&["s", "domain=a:1"])),
         Err("invalid domain \"a:1\": must be a host name without port".to_string())
     );
 }
@@ -668,7 +694,7 @@ fn cookie_spec_host_prefix_rules() {
     assert_eq!(ok.path, "/");
     assert!(parse_cookie_spec(&["s", "path=/", "prefix=__Host-"]).is_ok());
     assert_eq!(
-        parse_cookie_spec(&["s", "prefix=__Host-", "path=/app"]),
+        msg(parse_cookie_spec(&["s", "prefix=__Host-", "path=/app"])),
         Err(
             "prefix=__Host- conflicts with path=\"/app\": __Host- cookies must have path=/ \
              and no domain"
@@ -676,7 +702,7 @@ fn cookie_spec_host_prefix_rules() {
         )
     );
     assert_eq!(
-        parse_cookie_spec(&["s", "domain=a.com", "prefix=__Host-"]),
+        msg(parse_cookie_spec(&["s", "domain=a.com", "prefix=__Host-"])),
         Err(
             "prefix=__Host- conflicts with domain=\"a.com\": __Host- cookies must have \
              path=/ and no domain"
@@ -705,7 +731,7 @@ fn key_prefix_invalid_chars() {
         assert!(validate_key_prefix(s).is_err(), "{s:?}");
     }
     assert_eq!(
-        validate_key_prefix("a b"),
+        msg(validate_key_prefix("a b")),
         Err(
             "invalid key prefix \"a b\": only printable ASCII characters without spaces are \
              allowed"
@@ -718,7 +744,7 @@ fn key_prefix_invalid_chars() {
 fn key_prefix_too_long() {
     let long = "k".repeat(101);
     assert_eq!(
-        validate_key_prefix(&long),
+        msg(validate_key_prefix(&long)),
         Err(format!(
             "key prefix \"{long}\" is too long: 101 bytes, at most 100 are allowed"
         ))
@@ -778,18 +804,18 @@ fn store_unix() {
 #[test]
 fn store_unix_errors() {
     assert_eq!(
-        parse_store_server("unix:run/m.sock"),
+        msg(parse_store_server("unix:run/m.sock")),
         Err("unix socket path in \"unix:run/m.sock\" must be absolute".to_string())
     );
     assert!(parse_store_server("unix:").is_err());
     assert!(parse_store_server("unix").is_err());
     assert_eq!(
-        parse_store_server("unix:/a\0b"),
+        msg(parse_store_server("unix:/a\0b")),
         Err("unix socket path in \"unix:/a\\u{0}b\" contains NUL".to_string())
     );
     let long = format!("unix:/{}", "p".repeat(107));
     assert_eq!(
-        parse_store_server(&long),
+        msg(parse_store_server(&long)),
         Err(format!(
             "unix socket path in \"{long}\" is too long: 108 bytes, at most 107 are allowed"
         ))
@@ -799,15 +825,15 @@ fn store_unix_errors() {
 #[test]
 fn store_no_port() {
     assert_eq!(
-        parse_store_server("127.0.0.1"),
+        msg(parse_store_server("127.0.0.1")),
         Err("no port in \"127.0.0.1\"".to_string())
     );
     assert_eq!(
-        parse_store_server("[::1]"),
+        msg(parse_store_server("[::1]")),
         Err("no port in \"[::1]\"".to_string())
     );
     assert_eq!(
-        parse_store_server("localhost"),
+        msg(parse_store_server("localhost")),
         Err("no port in \"localhost\"".to_string())
     );
 }
@@ -830,7 +856,7 @@ fn store_bad_port() {
         assert!(parse_store_server(s).is_err(), "{s:?}");
     }
     assert_eq!(
-        parse_store_server("127.0.0.1:0"),
+        msg(parse_store_server("127.0.0.1:0")),
         Err("invalid port in \"127.0.0.1:0\": must be between 1 and 65535".to_string())
     );
 }
@@ -838,7 +864,7 @@ fn store_bad_port() {
 #[test]
 fn store_bare_ipv6_hint() {
     assert_eq!(
-        parse_store_server("::1"),
+        msg(parse_store_server("::1")),
         Err(
             "invalid server address \"::1\": put IPv6 addresses in brackets, e.g. \
              \"[::1]:11211\""
@@ -863,11 +889,11 @@ fn store_bad_ipv6() {
         assert!(parse_store_server(s).is_err(), "{s:?}");
     }
     assert_eq!(
-        parse_store_server("[zz]:1"),
+        msg(parse_store_server("[zz]:1")),
         Err("invalid IPv6 address in \"[zz]:1\"".to_string())
     );
     assert_eq!(
-        parse_store_server("[::1]11211"),
+        msg(parse_store_server("[::1]11211")),
         Err("invalid server address \"[::1]11211\"".to_string())
     );
 }
@@ -885,7 +911,7 @@ fn store_bad_ipv4_numeric() {
         assert!(parse_store_server(s).is_err(), "{s:?}");
     }
     assert_eq!(
-        parse_store_server("1234:1"),
+        msg(parse_store_server("1234:1")),
         Err("invalid IPv4 address in \"1234:1\"".to_string())
     );
 }
@@ -893,11 +919,11 @@ fn store_bad_ipv4_numeric() {
 #[test]
 fn store_empty_and_bad_host() {
     assert_eq!(
-        parse_store_server(""),
+        msg(parse_store_server("")),
         Err("invalid server address \"\"".to_string())
     );
     assert_eq!(
-        parse_store_server(":11211"),
+        msg(parse_store_server(":11211")),
         Err("no host in \":11211\"".to_string())
     );
     for s in [
@@ -912,7 +938,7 @@ fn store_empty_and_bad_host() {
         assert!(parse_store_server(s).is_err(), "{s:?}");
     }
     assert_eq!(
-        parse_store_server("a_b:1"),
+        msg(parse_store_server("a_b:1")),
         Err("invalid host in \"a_b:1\"".to_string())
     );
 }
@@ -927,7 +953,7 @@ fn store_hostname_resolves() {
 #[test]
 fn store_hostname_not_found() {
     assert_eq!(
-        parse_store_server("no-such-host.invalid:11211"),
+        msg(parse_store_server("no-such-host.invalid:11211")),
         Err("host not found in \"no-such-host.invalid:11211\"".to_string())
     );
 }
@@ -945,11 +971,11 @@ fn ip_prefix_valid() {
 #[test]
 fn ip_prefix_invalid() {
     assert_eq!(
-        parse_ip_prefix("33", "64"),
+        msg(parse_ip_prefix("33", "64")),
         Err("invalid IPv4 prefix length \"33\": must be a number between 0 and 32".to_string())
     );
     assert_eq!(
-        parse_ip_prefix("24", "129"),
+        msg(parse_ip_prefix("24", "129")),
         Err("invalid IPv6 prefix length \"129\": must be a number between 0 and 128".to_string())
     );
     for (a, b) in [
@@ -968,50 +994,51 @@ fn ip_prefix_invalid() {
 
 // --- parse_secret ----------------------------------------------------
 
+fn key_of(bytes: impl AsRef<[u8]>) -> SecretKey {
+    SecretKey::new(bytes.as_ref()).unwrap()
+}
+
 #[test]
 fn secret_trims_trailing_whitespace_only() {
     let key = "k".repeat(32);
     assert_eq!(
         parse_secret(format!("{key}\n").as_bytes()),
-        Ok(key.clone().into_bytes())
+        Ok(key_of(&key))
     );
     assert_eq!(
         parse_secret(format!("{key} \t\r\n\n").as_bytes()),
-        Ok(key.clone().into_bytes())
+        Ok(key_of(&key))
     );
     let lead = format!("  {}", "k".repeat(30));
-    assert_eq!(parse_secret(lead.as_bytes()), Ok(lead.clone().into_bytes()));
+    assert_eq!(parse_secret(lead.as_bytes()), Ok(key_of(&lead)));
     let inner = format!("{} {}", "k".repeat(16), "k".repeat(16));
-    assert_eq!(
-        parse_secret(inner.as_bytes()),
-        Ok(inner.clone().into_bytes())
-    );
+    assert_eq!(parse_secret(inner.as_bytes()), Ok(key_of(&inner)));
 }
 
 #[test]
 fn secret_binary_allowed() {
     let mut bin: Vec<u8> = (0u8..=255).collect();
     bin.push(0xff);
-    assert_eq!(parse_secret(&bin), Ok(bin.clone()));
+    assert_eq!(parse_secret(&bin), Ok(key_of(&bin)));
     // Trailing whitespace bytes in a binary key are still trimmed.
     let mut tail = vec![0u8; 32];
     tail.push(b'\n');
-    assert_eq!(parse_secret(&tail), Ok(vec![0u8; 32]));
+    assert_eq!(parse_secret(&tail), Ok(key_of([0u8; 32])));
 }
 
 #[test]
 fn secret_too_short() {
     assert_eq!(
-        parse_secret(b""),
+        msg(parse_secret(b"")),
         Err("secret file holds 0 bytes, at least 32 are required".to_string())
     );
     assert_eq!(
-        parse_secret(b" \n\t\r\n"),
+        msg(parse_secret(b" \n\t\r\n")),
         Err("secret file holds 0 bytes, at least 32 are required".to_string())
     );
     let short = format!("{}\n", "k".repeat(31));
     assert_eq!(
-        parse_secret(short.as_bytes()),
+        msg(parse_secret(short.as_bytes())),
         Err("secret file holds 31 bytes, at least 32 are required".to_string())
     );
 }
@@ -1021,10 +1048,43 @@ fn secret_bounds() {
     assert!(parse_secret(&[b'k'; 4096]).is_ok());
     let mut max_nl = vec![b'k'; 4096];
     max_nl.extend_from_slice(b"\n\n");
-    assert_eq!(parse_secret(&max_nl).map(|k| k.len()), Ok(4096));
+    assert_eq!(parse_secret(&max_nl), Ok(key_of([b'k'; 4096])));
     assert_eq!(
-        parse_secret(&[b'k'; 4097]),
+        msg(parse_secret(&[b'k'; 4097])),
         Err("secret file holds 4097 bytes, at most 4096 are allowed".to_string())
+    );
+}
+
+// --- errors ------------------------------------------------------------
+
+#[test]
+fn errors_hold_what_was_wrong() {
+    use crate::secret::KeyLengthError;
+    assert_eq!(
+        parse_time_in("0", 1, 60_000),
+        Err(ValueError::TimeOutOfRange {
+            value: "0".to_owned(),
+            min_ms: 1,
+            max_ms: 60_000
+        })
+    );
+    assert_eq!(
+        parse_choice("x", &["a", "b"]),
+        Err(ValueError::NotAChoice {
+            value: "x".to_owned(),
+            choices: vec!["a".to_owned(), "b".to_owned()]
+        })
+    );
+    assert_eq!(
+        parse_secret(b"short\n"),
+        Err(ValueError::Secret(KeyLengthError::TooShort(5)))
+    );
+    assert_eq!(
+        parse_cookie_spec(&["__host-s"]),
+        Err(ValueError::PrefixInName {
+            name: "__host-s".to_owned(),
+            prefix: CookiePrefix::Host
+        })
     );
 }
 
@@ -1058,7 +1118,7 @@ fn control_header_off() {
     assert_eq!(parse_control_header("off"), Ok(None));
     for s in ["OFF", "Off", "oFf"] {
         assert_eq!(
-            parse_control_header(s),
+            msg(parse_control_header(s)),
             Err(format!(
                 "{} is ambiguous: write \"off\" to turn the control header off",
                 quote(s)
@@ -1070,7 +1130,7 @@ fn control_header_off() {
 #[test]
 fn control_header_invalid() {
     assert_eq!(
-        parse_control_header(""),
+        msg(parse_control_header("")),
         Err("header name must not be empty".to_owned())
     );
     for s in [
@@ -1096,7 +1156,7 @@ fn control_header_invalid() {
         "X\u{7f}",
     ] {
         assert_eq!(
-            parse_control_header(s),
+            msg(parse_control_header(s)),
             Err(format!(
                 "invalid header name {}: only letters, digits and !#$%&'*+-.^_`|~ are allowed",
                 quote(s)
@@ -1105,7 +1165,7 @@ fn control_header_invalid() {
         );
     }
     assert_eq!(
-        parse_control_header(&"h".repeat(65)),
+        msg(parse_control_header(&"h".repeat(65))),
         Err(format!(
             "header name \"{}\" is too long: 65 bytes, at most 64 are allowed",
             "h".repeat(65)
@@ -1142,7 +1202,7 @@ fn user_max_sessions_values() {
         "１",
     ] {
         assert_eq!(
-            parse_user_max_sessions(s),
+            msg(parse_user_max_sessions(s)),
             Err(format!(
                 "{} is not \"off\" or a number between 1 and 64",
                 quote(s)

@@ -1,12 +1,15 @@
 //! Cookie values of secrets: tokens (32 bytes) and keys (nonces and secure
 //! keys, 16 bytes), as unpadded base64url.
 
+use hmac::{Hmac, Mac};
 use paranoid_core::engine::{Key, KEY_LEN};
 use paranoid_core::secret::{
-    parse_text, parse_token, text_of, token_text, Token, TOKEN_LEN, TOKEN_TEXT_LEN,
+    parse_text, parse_token, text_of, token_text, Hasher, SecretKey, Token, TOKEN_LEN,
+    TOKEN_TEXT_LEN,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
+use sha2::Sha256;
 
 use crate::config;
 
@@ -157,4 +160,24 @@ fn last_symbol_spare_bits_must_be_zero() {
         })
         .count();
     assert_eq!(accepted, 16);
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// A secret file's key hashes tokens as HMAC-SHA-256 keyed with the key
+    /// exactly as written, whatever its length (SecretKey keeps HMAC's key
+    /// block, which differs from the key when it is longer than 64 bytes).
+    #[test]
+    fn keyed_token_hash_is_hmac_of_the_key(
+        key in prop_oneof![vec(any::<u8>(), 32..=64), vec(any::<u8>(), 65..300)],
+        token in any::<Token>(),
+    ) {
+        let secret = SecretKey::new(&key).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        mac.update(&token);
+        let expected: [u8; 32] = mac.finalize().into_bytes().into();
+        prop_assert_eq!(Hasher::new(Some(&secret)).token_hash(&token), expected);
+    }
 }

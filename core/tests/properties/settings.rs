@@ -184,7 +184,10 @@ proptest! {
                 prop_assert_eq!(s.control_header.clone(), r.control_header.clone().unwrap_or(Some("X-Paranoid-Session".to_owned())));
                 prop_assert_eq!(s.user_max_sessions, r.user_max_sessions.unwrap_or(None));
             }
-            Err(message) => prop_assert!(!message.is_empty() && !message.chars().any(char::is_control)),
+            Err(error) => {
+                let message = error.to_string();
+                prop_assert!(!message.is_empty() && !message.chars().any(char::is_control));
+            }
         }
     }
 
