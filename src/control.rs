@@ -174,7 +174,7 @@ async unsafe fn apply(
     let Some(presented) = presented else {
         return Release::Send;
     };
-    let hasher = Hasher::new(settings.secret.as_ref().map(|s| &*s.0));
+    let hasher = Hasher::new(settings.secret.as_deref());
     let records = Records {
         settings,
         now_ms: now_ms(),
