@@ -18,6 +18,7 @@ use ngx::ngx_string;
 
 use super::complex::{self, ComplexValue};
 use super::{Fingerprint, LocConf, MainConf};
+use crate::store::Address;
 use paranoid_core::settings::{CookieSecure, OnViolation, Secret, StoreFailure};
 use paranoid_core::values;
 
@@ -247,12 +248,13 @@ fn store(d: &mut Directive, c: &mut MainConf) -> SetResult {
     if !c.servers.is_empty() {
         return Err(SetError::Duplicate);
     }
-    let mut servers: Vec<values::StoreServer> = Vec::new();
-    for text in d.values()? {
-        let server = values::parse_store_server(text)?;
-        if servers.iter().any(|s| s.addr == server.addr) {
+    let mut servers: Vec<Address> = Vec::new();
+    for arg in d.args.iter().skip(1) {
+        let server = Address::parse(d.cf, arg)?;
+        if servers.iter().any(|s| s.same_socket(&server)) {
             return Err(SetError::Invalid(format!(
-                "server \"{text}\" is listed twice"
+                "server \"{}\" is listed twice",
+                server.name
             )));
         }
         servers.push(server);

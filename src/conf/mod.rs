@@ -12,10 +12,10 @@ use ngx::ngx_conf_log_error;
 pub mod commands;
 pub mod complex;
 
+use crate::store::Address;
 use crate::ParanoidSessionModule;
 use complex::ComplexValue;
 use paranoid_core::settings::{RawSettings, Settings};
-use paranoid_core::values::StoreServer;
 
 /// Idle memcached connections kept per server per worker when
 /// `paranoid_session_store_keepalive` is not set.
@@ -24,7 +24,7 @@ pub const DEFAULT_KEEPALIVE: u32 = 16;
 /// `http`-level settings: the memcached servers and their connection pool.
 #[derive(Debug, Default)]
 pub struct MainConf {
-    pub servers: Vec<StoreServer>,
+    pub servers: Vec<Address>,
     pub keepalive: Option<u32>,
 }
 

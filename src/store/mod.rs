@@ -14,10 +14,12 @@ use paranoid_core::wire::{self, Reply, Request, WireError};
 
 use crate::conf::MainConf;
 
+pub mod address;
 pub(crate) mod deadline;
 pub mod pipeline;
 pub mod server;
 
+pub use address::Address;
 use deadline::Deadline;
 use pipeline::{Failure, IoError, Pipeline, Slot};
 use server::Server;
@@ -99,7 +101,7 @@ fn with_store<T>(f: impl FnOnce(&mut Store) -> T) -> Option<T> {
 }
 
 /// Builds the worker's store from the configuration (init_process).
-pub fn init(main: &MainConf) {
+pub fn init(main: &'static MainConf) {
     let keepalive = main.keepalive() as usize;
     let servers: Vec<Server> = main
         .servers

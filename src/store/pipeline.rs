@@ -165,15 +165,18 @@ impl Pipeline {
     ) -> Result<Box<Pipeline>, IoError> {
         // SAFETY: an all-zero peer connection is nginx's initial state.
         let mut pc: ngx_peer_connection_t = unsafe { core::mem::zeroed() };
-        pc.sockaddr = server.sockaddr_ptr();
-        pc.socklen = server.socklen;
-        pc.name = server.name_ptr();
+        let addr = server.peer();
+        pc.sockaddr = addr.sockaddr;
+        pc.socklen = addr.socklen;
+        // nginx only reads the name, to log a failed connect().
+        pc.name = ptr::from_ref(&addr.name).cast_mut();
         pc.get = Some(ngx_event_get_peer);
         pc.log = log;
         pc.set_log_error(nginx_sys::ngx_connection_log_error_e_NGX_ERROR_ERR);
 
         // SAFETY: pc is fully initialised; nginx allocates the connection
-        // from the worker's connection pool and keeps no pointer to pc.
+        // from the worker's connection pool and keeps no pointer to pc or
+        // to what it points at once it returns.
         let rc = Status(unsafe { ngx_event_connect_peer(&mut pc) });
         let c = match NonNull::new(pc.connection) {
             Some(c) if rc == Status::NGX_OK || rc == Status::NGX_AGAIN => c,
