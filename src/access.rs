@@ -11,7 +11,7 @@ use nginx_sys::{
     NGX_HTTP_FORBIDDEN, NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_ERR, NGX_LOG_WARN,
 };
 use ngx::core::Status as NgxStatus;
-use ngx::http::HttpModuleLocationConf;
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
 use ngx::ngx_log_error;
 use paranoid_core::secret;
 use paranoid_core::settings::{Settings, StoreFailure};
@@ -21,6 +21,7 @@ use crate::control;
 use crate::grace;
 use crate::request_state::{self, RequestState, Status, Verdict};
 use crate::session::{self, Decision, Facts, Outcome};
+use crate::store::{Store, StoreError};
 use crate::ParanoidSessionModule;
 
 /// nginx access phase handler.
@@ -77,6 +78,14 @@ fn location_conf(req: &ngx::ffi::ngx_http_request_t) -> Option<&'static LocConf>
     ParanoidSessionModule::location_conf(r)
 }
 
+/// The worker's store, kept in the http block's configuration.
+pub(crate) fn store(r: *mut ngx_http_request_t) -> Option<&'static Store> {
+    // SAFETY: main_conf of a live request holds this module's MainConf at
+    // its ctx_index.
+    let r = unsafe { ngx::http::Request::from_ngx_http_request(r) };
+    ParanoidSessionModule::main_conf(r).map(|main| main.store())
+}
+
 fn bypassed(req: &mut ngx_http_request_t, conf: &LocConf) -> bool {
     let Some(values) = conf.bypass.as_ref() else {
         return false;
@@ -99,18 +108,22 @@ fn start(
     let state_ptr: *mut RequestState = state;
     // SAFETY: the connection's log outlives the request.
     let log = unsafe { (*(*r).connection).log };
+    let store = store(r);
     let task = ngx::async_::spawn(async move {
         // The configuration outlives every request of its cycle.
         let Some(settings) = conf.settings.as_ref() else {
             return;
         };
-        let outcome = session::run(conf, settings, &facts, log).await;
+        let outcome = match store {
+            Some(store) => session::run(conf, settings, store, &facts, log).await,
+            None => Outcome::StoreFailed(StoreError::NotConfigured),
+        };
         // SAFETY: the task is owned by the request's state, dropped with the
         // request's pool: while it runs, r and the state are alive.
         let state = unsafe { &mut *state_ptr };
         state.presented = Some(facts.presented);
         // SAFETY: as above.
-        unsafe { conclude(r, state, settings, outcome) };
+        unsafe { conclude(r, state, settings, store, outcome) };
     });
     // SAFETY: the state is alive (see above).
     let state = unsafe { &mut *state_ptr };
@@ -139,6 +152,7 @@ unsafe fn conclude(
     r: *mut ngx_http_request_t,
     state: &mut RequestState,
     settings: &'static Settings,
+    store: Option<&'static Store>,
     outcome: Outcome,
 ) {
     let verdict = match outcome {
@@ -171,11 +185,11 @@ unsafe fn conclude(
             state.cookies = cookies;
             state.user = plan.user;
             state.session_key = key;
-            if let Some(work) = grace {
+            if let (Some(work), Some(store)) = (grace, store) {
                 // SAFETY: the connection's log outlives the request, and the
                 // task is owned by the request's state.
                 let log = unsafe { (*(*r).connection).log };
-                state.grace = Some(ngx::async_::spawn(grace::keep(settings, work, log)));
+                state.grace = Some(ngx::async_::spawn(grace::keep(settings, store, work, log)));
             }
             if plan.deny {
                 Verdict::Reject(NGX_HTTP_FORBIDDEN as usize)

@@ -19,6 +19,7 @@ use crate::request_state::{self, RequestState};
 use crate::session::commands::{Applied, Ctx};
 use crate::session::records::Records;
 use crate::session::{self, now_ms};
+use crate::store::Store;
 
 /// Visits the headers of `list` named `name` (case-insensitively) that
 /// nginx has not deleted.
@@ -122,7 +123,7 @@ pub unsafe fn start(
     conf: &'static LocConf,
     command: Command,
 ) {
-    let Some(settings) = conf.settings.as_ref() else {
+    let (Some(settings), Some(store)) = (conf.settings.as_ref(), crate::access::store(r)) else {
         return;
     };
     let state_ptr: *mut RequestState = state;
@@ -136,7 +137,7 @@ pub unsafe fn start(
         // dropped with the request's pool: while it runs, r and the state
         // are alive. Borrows of the state do not cross an await or a call
         // into nginx.
-        let how = unsafe { apply(state_ptr, conf, settings, command, log).await };
+        let how = unsafe { apply(state_ptr, conf, settings, store, command, log).await };
         // SAFETY: as above; release ends the task's use of r.
         unsafe { filter::release(r, how) };
     });
@@ -159,6 +160,7 @@ async unsafe fn apply(
     state: *mut RequestState,
     conf: &LocConf,
     settings: &'static Settings,
+    store: &Store,
     command: Command,
     log: *mut nginx_sys::ngx_log_t,
 ) -> Release {
@@ -176,6 +178,7 @@ async unsafe fn apply(
     };
     let hasher = Hasher::new(settings.secret.as_deref());
     let records = Records {
+        store,
         settings,
         now_ms: now_ms(),
         log,

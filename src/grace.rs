@@ -16,6 +16,7 @@ use paranoid_core::settings::Settings;
 use crate::session::now_ms;
 use crate::session::records::{Lookup, Records};
 use crate::store::deadline::Deadline;
+use crate::store::Store;
 
 /// What one request superseded, and where it lives now.
 pub struct GraceWork {
@@ -54,13 +55,14 @@ impl GraceWork {
 
 /// Runs until dropped: leases for the superseded values once the slack
 /// has passed without the response leaving.
-pub async fn keep(settings: &Settings, work: GraceWork, log: *mut ngx_log_t) {
+pub async fn keep(settings: &Settings, store: &Store, work: GraceWork, log: *mut ngx_log_t) {
     let first = (work.decided_ms + DELIVERY_SLACK_MS).saturating_sub(now_ms());
     Deadline::new(first.max(1)).await;
     loop {
         let now = now_ms();
         let records = Records {
             settings,
+            store,
             now_ms: now,
             log,
         };

@@ -8,7 +8,7 @@
 use core::ptr;
 
 use nginx_sys::{
-    ngx_array_push, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt, ngx_http_module_t,
+    ngx_array_push, ngx_conf_t, ngx_http_handler_pt, ngx_http_module_t,
     ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_int_t, ngx_module_t, ngx_uint_t,
 };
 use ngx::core::Status;
@@ -58,7 +58,6 @@ pub static mut ngx_http_paranoid_session_module: ngx_module_t = ngx_module_t {
     // nginx only reads it.
     commands: unsafe { ptr::addr_of_mut!(conf::commands::COMMANDS[0]) },
     type_: nginx_sys::NGX_HTTP_MODULE as ngx_uint_t,
-    init_process: Some(init_process),
     ..ngx_module_t::default()
 };
 
@@ -104,13 +103,4 @@ impl HttpModule for ParanoidSessionModule {
         }
         Status::NGX_OK.into()
     }
-}
-
-/// Worker start: set up the worker's memcached servers and pools.
-extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
-    // SAFETY: nginx passes the live cycle.
-    if let Some(main) = ParanoidSessionModule::main_conf(unsafe { &*cycle }) {
-        store::init(main);
-    }
-    Status::NGX_OK.into()
 }

@@ -10,7 +10,7 @@ use paranoid_core::settings::{CookieSecure, Settings};
 
 use crate::conf::{Fingerprint, LocConf};
 use crate::grace::GraceWork;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 pub mod commands;
 pub mod records;
@@ -157,12 +157,14 @@ pub fn now_ms() -> u64 {
 pub async fn run(
     conf: &LocConf,
     settings: &Settings,
+    store: &Store,
     facts: &Facts,
     log: *mut ngx_log_t,
 ) -> Outcome {
     let hasher = Hasher::new(settings.secret.as_deref());
     let records = Records {
         settings,
+        store,
         now_ms: facts.presented.now_ms,
         log,
     };

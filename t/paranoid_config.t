@@ -68,6 +68,23 @@ my @invalid = (
 	['store listed twice',
 		'paranoid_session_store 127.0.0.1:11211 127.0.0.1:11211;', '',
 		qr/"paranoid_session_store" directive is invalid: .*twice/],
+	['store listed twice by name',
+		'paranoid_session_store 127.0.0.1:11211 localhost:11211;', '',
+		qr/"paranoid_session_store" directive is invalid: .*"localhost:11211" is listed twice/],
+	['store port zero', 'paranoid_session_store 127.0.0.1:0;', '',
+		qr/"paranoid_session_store" directive is invalid: invalid port in "127.0.0.1:0"/],
+	['store ipv6 no port', 'paranoid_session_store [::1];', '',
+		qr/"paranoid_session_store" directive is invalid: no port in "\[::1\]"/],
+	['store bad ipv6', 'paranoid_session_store [zz]:1;', '',
+		qr/"paranoid_session_store" directive is invalid: invalid IPv6 address in "\[zz\]:1"/],
+	['store no host', 'paranoid_session_store :11211;', '',
+		qr/"paranoid_session_store" directive is invalid: no host in ":11211"/],
+	['store numeric host', 'paranoid_session_store 1234:11211;', '',
+		qr/"paranoid_session_store" directive is invalid: invalid IPv4 address in "1234:11211"/],
+	['store bad host', 'paranoid_session_store a_b:11211;', '',
+		qr/"paranoid_session_store" directive is invalid: invalid host in "a_b:11211"/],
+	['store with uri', 'paranoid_session_store 127.0.0.1:11211/x;', '',
+		qr/"paranoid_session_store" directive is invalid: invalid host in "127.0.0.1:11211\/x"/],
 	['store duplicate',
 		"paranoid_session_store 127.0.0.1:11211;\n"
 		. "paranoid_session_store 127.0.0.1:11212;", '',
@@ -214,7 +231,7 @@ for my $case (@invalid) {
 # Every directive with a valid, non-default value, at the levels it allows.
 
 my ($rc, $out) = nginx_t($t, 'good.conf', conf(<<"HTTP", <<'LOCATION', 1));
-    paranoid_session_store 127.0.0.1:11211 [::1]:11212 unix:$d/mc.sock;
+    paranoid_session_store 127.0.0.1:11211 [::1]:11212 unix:$d/mc.sock localhost:11213;
     paranoid_session_store_keepalive 4;
     paranoid_session_store_timeout 250ms;
     paranoid_session_store_failure allow;

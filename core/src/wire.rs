@@ -66,6 +66,38 @@ pub enum Request<'a> {
     Touch { key: &'a [u8], ttl: u32 },
 }
 
+/// What a reply must answer: the kind of request sent, without its key or
+/// value. The same return code means different things per command (NF on
+/// touch or delete is a miss, on a compare-and-swap set it is
+/// [`Reply::NotFound`]), so the parser needs this and nothing more; a
+/// pipelined connection keeps one per command in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Get,
+    Touch,
+    Add,
+    /// `cas`: the set compares, so `EX` and `NF` are answers too.
+    Set {
+        cas: bool,
+    },
+    /// `cas`: the delete compares, so `EX` is an answer too.
+    Delete {
+        cas: bool,
+    },
+}
+
+impl From<&Request<'_>> for Expect {
+    fn from(req: &Request<'_>) -> Expect {
+        match *req {
+            Request::Get { .. } => Expect::Get,
+            Request::Touch { .. } => Expect::Touch,
+            Request::Add { .. } => Expect::Add,
+            Request::Set { cas, .. } => Expect::Set { cas: cas.is_some() },
+            Request::Delete { cas, .. } => Expect::Delete { cas: cas.is_some() },
+        }
+    }
+}
+
 /// The meaning of one reply, for the request it answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -138,15 +170,21 @@ fn from_memcache(error: memcache::exp::Error) -> WireError {
     }
 }
 
-impl Request<'_> {
-    fn key(&self) -> &[u8] {
-        match self {
+impl<'a> Request<'a> {
+    /// The memcached key: it also chooses the server ([`route`]).
+    pub fn key(&self) -> &'a [u8] {
+        match *self {
             Request::Get { key, .. }
             | Request::Add { key, .. }
             | Request::Set { key, .. }
             | Request::Delete { key, .. }
             | Request::Touch { key, .. } => key,
         }
+    }
+
+    /// What its reply must answer.
+    pub fn expect(&self) -> Expect {
+        Expect::from(self)
     }
 
     fn command(&self) -> Result<MetaCommand, memcache::exp::Error> {
@@ -230,8 +268,9 @@ pub fn encode(req: &Request<'_>, out: &mut Vec<u8>) -> Result<(), WireError> {
 }
 
 /// Incremental parse of one reply at the start of `buf` for a request of
-/// kind `req` (the same code means different things per command: e.g. NF
-/// on touch/delete is Miss, on CAS set is NotFound):
+/// kind `expect` (an [`Expect`], or the [`Request`] itself: the same code
+/// means different things per command, e.g. NF on touch/delete is Miss, on
+/// CAS set is NotFound):
 /// Ok(None) = need more bytes; Ok(Some((reply, consumed))) = one reply of
 /// `consumed` bytes.
 ///
@@ -243,7 +282,8 @@ pub fn encode(req: &Request<'_>, out: &mut Vec<u8>) -> Result<(), WireError> {
 /// not followed by CRLF are [`WireError::Protocol`]. Every decision depends
 /// only on the bytes before it, so a prefix of a buffer parses to `Ok(None)`
 /// or to the same result as the whole buffer.
-pub fn parse(req: &Request<'_>, buf: &[u8]) -> Result<Option<(Reply, usize)>, WireError> {
+pub fn parse(expect: impl Into<Expect>, buf: &[u8]) -> Result<Option<(Reply, usize)>, WireError> {
+    let expect = expect.into();
     let Some((line, header_len)) = header_line(buf)? else {
         return Ok(None);
     };
@@ -258,7 +298,7 @@ pub fn parse(req: &Request<'_>, buf: &[u8]) -> Result<Option<(Reply, usize)>, Wi
         None
     };
     let meta = parse_meta_result(response).map_err(from_memcache)?;
-    let reply = interpret(req, rc, &meta)?;
+    let reply = interpret(expect, rc, &meta)?;
     let Some(len) = datalen else {
         return Ok(Some((reply, header_len)));
     };
@@ -345,46 +385,38 @@ fn data_length(line: &[u8]) -> Result<usize, WireError> {
 }
 
 /// What a return code means for this kind of request.
-fn interpret(
-    req: &Request<'_>,
-    rc: ReturnCode,
-    meta: &MetaCommandResult,
-) -> Result<Reply, WireError> {
+fn interpret(expect: Expect, rc: ReturnCode, meta: &MetaCommandResult) -> Result<Reply, WireError> {
     let unexpected = || {
-        let what = match req {
-            Request::Get { .. } => "mg",
-            Request::Touch { .. } => "touch",
-            Request::Add { .. } => "add",
-            Request::Set { .. } => "ms",
-            Request::Delete { .. } => "md",
+        let what = match expect {
+            Expect::Get => "mg",
+            Expect::Touch => "touch",
+            Expect::Add => "add",
+            Expect::Set { .. } => "ms",
+            Expect::Delete { .. } => "md",
         };
         Err(WireError::Protocol(format!(
             "unexpected {rc:?} reply to {what}"
         )))
     };
-    match (req, rc) {
-        (Request::Get { .. }, ReturnCode::Va) => Ok(Reply::Value {
+    match (expect, rc) {
+        (Expect::Get, ReturnCode::Va) => Ok(Reply::Value {
             value: Vec::new(),
             cas: meta.cas.ok_or_else(|| protocol("VA reply without a CAS"))?,
             ttl_left: meta.ttl,
             idle_secs: meta.last_access,
         }),
-        (Request::Get { .. }, ReturnCode::En)
-        | (Request::Touch { .. }, ReturnCode::En | ReturnCode::Nf)
-        | (Request::Delete { .. }, ReturnCode::Nf) => Ok(Reply::Miss),
+        (Expect::Get, ReturnCode::En)
+        | (Expect::Touch, ReturnCode::En | ReturnCode::Nf)
+        | (Expect::Delete { .. }, ReturnCode::Nf) => Ok(Reply::Miss),
         (
-            Request::Touch { .. }
-            | Request::Add { .. }
-            | Request::Set { .. }
-            | Request::Delete { .. },
+            Expect::Touch | Expect::Add | Expect::Set { .. } | Expect::Delete { .. },
             ReturnCode::Hd,
         ) => Ok(Reply::Stored),
-        (Request::Add { .. } | Request::Set { .. }, ReturnCode::Ns) => Ok(Reply::NotStored),
-        (
-            Request::Set { cas: Some(_), .. } | Request::Delete { cas: Some(_), .. },
-            ReturnCode::Ex,
-        ) => Ok(Reply::Exists),
-        (Request::Set { cas: Some(_), .. }, ReturnCode::Nf) => Ok(Reply::NotFound),
+        (Expect::Add | Expect::Set { .. }, ReturnCode::Ns) => Ok(Reply::NotStored),
+        (Expect::Set { cas: true } | Expect::Delete { cas: true }, ReturnCode::Ex) => {
+            Ok(Reply::Exists)
+        }
+        (Expect::Set { cas: true }, ReturnCode::Nf) => Ok(Reply::NotFound),
         _ => unexpected(),
     }
 }

@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 
 use super::complex::{self, ComplexError, ComplexValue};
 use super::{Fingerprint, LocConf, MainConf};
+use crate::store::Address;
 use paranoid_core::secret::SecretKey;
 use paranoid_core::settings::{CookieSecure, OnViolation, StoreFailure};
 use paranoid_core::time::{DAY, HOUR, SECOND, YEAR};
@@ -281,11 +282,17 @@ fn destroy(d: &mut Directive, c: &mut LocConf) -> SetResult {
 }
 
 fn control_header(d: &mut Directive, c: &mut LocConf) -> SetResult {
-    put(&mut c.raw.control_header, values::parse_control_header(d.arg(1)?)?)
+    put(
+        &mut c.raw.control_header,
+        values::parse_control_header(d.arg(1)?)?,
+    )
 }
 
 fn user_max_sessions(d: &mut Directive, c: &mut LocConf) -> SetResult {
-    put(&mut c.raw.user_max_sessions, values::parse_user_max_sessions(d.arg(1)?)?)
+    put(
+        &mut c.raw.user_max_sessions,
+        values::parse_user_max_sessions(d.arg(1)?)?,
+    )
 }
 
 fn harden_cookies(d: &mut Directive, c: &mut LocConf) -> SetResult {
@@ -298,11 +305,11 @@ fn store(d: &mut Directive, c: &mut MainConf) -> SetResult {
     if !c.servers.is_empty() {
         return Err(SetError::Duplicate);
     }
-    let mut servers: Vec<values::StoreServer> = Vec::new();
-    for text in d.values()? {
-        let server = values::parse_store_server(text).map_err(SetError::Address)?;
-        if servers.iter().any(|s| s.addr == server.addr) {
-            return Err(SetError::ServerTwice(text.to_owned()));
+    let mut servers: Vec<Address> = Vec::new();
+    for arg in d.args.iter().skip(1) {
+        let server = Address::parse(d.cf, arg).map_err(SetError::Address)?;
+        if servers.iter().any(|s| s.same_socket(&server)) {
+            return Err(SetError::ServerTwice(server.name.clone()));
         }
         servers.push(server);
     }

@@ -2,6 +2,7 @@
 //! merge from outer to inner blocks. Directive handlers are in `commands`,
 //! pure value parsing in `values`, merged settings in `settings`.
 
+use core::cell::OnceCell;
 use core::ffi::{c_char, c_void};
 
 use nginx_sys::{ngx_conf_t, NGX_LOG_EMERG};
@@ -12,10 +13,10 @@ use ngx::ngx_conf_log_error;
 pub mod commands;
 pub mod complex;
 
+use crate::store::{Address, Store};
 use crate::ParanoidSessionModule;
 use complex::{ComplexError, ComplexValue};
 use paranoid_core::settings::{RawSettings, Settings, SettingsError};
-use paranoid_core::values::StoreServer;
 
 /// Idle memcached connections kept per server per worker when
 /// `paranoid_session_store_keepalive` is not set.
@@ -24,13 +25,22 @@ pub const DEFAULT_KEEPALIVE: u32 = 16;
 /// `http`-level settings: the memcached servers and their connection pool.
 #[derive(Debug, Default)]
 pub struct MainConf {
-    pub servers: Vec<StoreServer>,
+    pub servers: Vec<Address>,
     pub keepalive: Option<u32>,
+    /// The worker's connections to `servers`, made on first use: each
+    /// worker fills its own copy.
+    store: OnceCell<Store>,
 }
 
 impl MainConf {
     pub fn keepalive(&self) -> u32 {
         self.keepalive.unwrap_or(DEFAULT_KEEPALIVE)
+    }
+
+    /// The worker's store.
+    pub fn store(&'static self) -> &'static Store {
+        self.store
+            .get_or_init(|| Store::new(&self.servers, self.keepalive() as usize))
     }
 }
 

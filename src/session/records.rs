@@ -9,7 +9,7 @@ use paranoid_core::secret;
 use paranoid_core::settings::Settings;
 use paranoid_core::wire::{Reply, Request};
 
-use crate::store::{self, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Pointers followed at most from a token to its session: timed cycling
 /// twice within the window makes a chain of two.
@@ -40,13 +40,16 @@ type Read = (Record, u64, Option<i64>);
 /// Store I/O on behalf of one request.
 pub struct Records<'a> {
     pub settings: &'a Settings,
+    pub store: &'a Store,
     pub now_ms: u64,
     pub log: *mut ngx_log_t,
 }
 
 impl Records<'_> {
     pub(super) async fn exchange(&self, req: &Request<'_>) -> Result<Reply, StoreError> {
-        store::exchange(req, self.settings.store_timeout_ms, self.log).await
+        self.store
+            .exchange(req, self.settings.store_timeout_ms, self.log)
+            .await
     }
 
     pub(super) fn key_for(&self, hash: &Hash) -> String {

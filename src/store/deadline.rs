@@ -6,9 +6,9 @@
 //! timers are left, which would drop requests waiting on memcached and
 //! leave their connections open.
 
-use core::future::Future;
+use core::future::{poll_fn, Future};
 use core::mem;
-use core::pin::Pin;
+use core::pin::{pin, Pin};
 use core::ptr;
 use core::task::{Context, Poll, Waker};
 
@@ -86,4 +86,21 @@ unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
     if let Some(waker) = waker {
         waker.wake();
     }
+}
+
+/// Polls `fut` until it finishes or `ms` milliseconds pass (`None`).
+/// Dropping the unfinished future is up to the caller.
+pub async fn within<F: Future>(ms: u64, fut: F) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut timer = pin!(Deadline::new(ms));
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
 }

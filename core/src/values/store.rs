@@ -1,10 +1,9 @@
 //! `paranoid_session_store` servers and the memcached key prefix.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::net::Ipv4Addr;
 
 use super::cookie_spec::{starts_with_ignore_case, valid_hostname};
-use super::{parse_digits, quote, ValueError};
+use super::{quote, ValueError};
 
 /// `sizeof(sun_path) - 1` on Linux.
 const MAX_UNIX_PATH: usize = 107;
@@ -33,37 +32,24 @@ pub fn validate_key_prefix(s: &str) -> Result<(), ValueError> {
     Ok(())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreAddr {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreServer {
-    /// As written in the configuration.
-    pub name: String,
-    pub addr: StoreAddr,
-}
-
-fn parse_port(port: &str, s: &str) -> Result<u16, String> {
-    parse_digits(port)
-        .and_then(|p| u16::try_from(p).ok())
-        .filter(|p| *p != 0)
-        .ok_or_else(|| format!("invalid port in {}: must be between 1 and 65535", quote(s)))
-}
-
-/// One server of `paranoid_session_store`: `unix:/abs/path` (the `unix:`
-/// prefix is case-insensitive, as in nginx), `IPv4:port`, `[IPv6]:port` or
-/// `hostname:port`. Host names are resolved now; the first address is used.
-pub fn parse_store_server(s: &str) -> Result<StoreServer, String> {
-    let tcp = |addr: SocketAddr| {
-        Ok(StoreServer {
-            name: s.to_string(),
-            addr: StoreAddr::Tcp(addr),
-        })
-    };
-
+/// The module's own rules for one `paranoid_session_store` server, on top
+/// of nginx's: the edge parses the address with nginx's `ngx_parse_url` at
+/// configuration time (resolving a host name there, as nginx's upstream
+/// `server` does), and this keeps it to the three forms the README
+/// documents, with messages that say what is wrong:
+///
+/// - `unix:/path` (the prefix in any case, as in nginx): the path must be
+///   absolute (nginx would take a relative one from its working directory)
+///   and fit `sun_path`;
+/// - `[IPv6]:port`: left to nginx;
+/// - `host:port`: one colon (a bare IPv6 address gets a hint); a host of
+///   digits and dots must be a dotted quad without leading zeros (a
+///   resolver reads `010.0.0.1` as octal and `1234` as a 32-bit number),
+///   any other host a valid host name.
+///
+/// Ports, brackets and the presence of a host and a port are nginx's to
+/// check. The server's name for logs and routing is the text as written.
+pub fn validate_store_server(s: &str) -> Result<(), String> {
     if starts_with_ignore_case(s, "unix:") {
         let path = s.get(5..).unwrap_or("");
         if !path.starts_with('/') {
@@ -80,62 +66,27 @@ pub fn parse_store_server(s: &str) -> Result<StoreServer, String> {
                 MAX_UNIX_PATH
             ));
         }
-        return Ok(StoreServer {
-            name: s.to_string(),
-            addr: StoreAddr::Unix(PathBuf::from(path)),
-        });
+        return Ok(());
     }
-
-    if s.is_empty() {
-        return Err(format!("invalid server address {}", quote(s)));
+    if s.starts_with('[') {
+        return Ok(());
     }
-
-    if let Some(rest) = s.strip_prefix('[') {
-        let Some((host, after)) = rest.split_once(']') else {
-            return Err(format!("invalid IPv6 address in {}", quote(s)));
-        };
-        let ip: Ipv6Addr = host
-            .parse()
-            .map_err(|_| format!("invalid IPv6 address in {}", quote(s)))?;
-        if after.is_empty() {
-            return Err(format!("no port in {}", quote(s)));
-        }
-        let Some(port) = after.strip_prefix(':') else {
-            return Err(format!("invalid server address {}", quote(s)));
-        };
-        let port = parse_port(port, s)?;
-        return tcp(SocketAddr::new(IpAddr::V6(ip), port));
-    }
-
     if s.bytes().filter(|b| *b == b':').count() > 1 {
         return Err(format!(
             "invalid server address {}: put IPv6 addresses in brackets, e.g. \"[::1]:11211\"",
             quote(s)
         ));
     }
-
-    let Some((host, port)) = s.split_once(':') else {
-        return Err(format!("no port in {}", quote(s)));
-    };
+    let host = s.split_once(':').map_or(s, |(host, _)| host);
     if host.is_empty() {
-        return Err(format!("no host in {}", quote(s)));
+        return Ok(()); // nginx: "no host"
     }
-    let port = parse_port(port, s)?;
-
     if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        // Never hand numeric forms such as "010.0.0.1" or "1234" to the
-        // resolver, which may read them as octal or 32-bit numbers.
-        let ip: Ipv4Addr = host
-            .parse()
-            .map_err(|_| format!("invalid IPv4 address in {}", quote(s)))?;
-        return tcp(SocketAddr::new(IpAddr::V4(ip), port));
-    }
-
-    if !valid_hostname(host) {
+        if host.parse::<Ipv4Addr>().is_err() {
+            return Err(format!("invalid IPv4 address in {}", quote(s)));
+        }
+    } else if !valid_hostname(host) {
         return Err(format!("invalid host in {}", quote(s)));
     }
-    match (host, port).to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(addr)) => tcp(addr),
-        _ => Err(format!("host not found in {}", quote(s))),
-    }
+    Ok(())
 }

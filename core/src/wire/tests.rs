@@ -320,6 +320,20 @@ fn parses_every_reply_kind() {
 }
 
 #[test]
+fn the_kind_of_request_is_all_the_parser_needs() {
+    for (req, bytes, reply) in good_cases() {
+        assert_eq!(
+            parse(req.expect(), &bytes),
+            Ok(Some((reply, bytes.len()))),
+            "{req:?}"
+        );
+    }
+    assert_eq!(cas_set().expect(), Expect::Set { cas: true });
+    assert_eq!(delete().expect(), Expect::Delete { cas: false });
+    assert_eq!(touch().key(), KEY);
+}
+
+#[test]
 fn every_prefix_needs_more_and_extra_bytes_stay() {
     for (req, bytes, reply) in good_cases() {
         // The 64 KiB value: check the prefixes around the boundaries only.
