@@ -6,7 +6,7 @@
 //! A session ends `paranoid_idle_timeout` after its last request or
 //! `paranoid_absolute_timeout` after its creation, whichever comes first.
 //! Its record outlives that end by a *tail* (the idle timeout, at most an
-//! hour), so that a client coming back late is told `expired` instead of
+//! hour, plus a second for memcached's whole-second clock), so that a client coming back late is told `expired` instead of
 //! `new`; the engine deletes such a record at once, it is never revived.
 //! Every read of a record refreshes its TTL to `idle + tail` in the same
 //! meta get, which also reports the TTL that was left before the refresh:
@@ -47,9 +47,12 @@ pub fn secs(ms: u64) -> u32 {
         .clamp(1, MAX_TTL)
 }
 
-/// How long a record outlives its session, in whole seconds.
+/// How long a record outlives its session, in whole seconds: the idle
+/// timeout (at most an hour), and one second more because memcached's
+/// clock ticks in whole seconds: an item can expire up to a second early
+/// in real time, and the tail must still be there.
 fn tail_secs(settings: &Settings) -> u32 {
-    secs(settings.idle_timeout_ms.min(MAX_TAIL_MS))
+    secs(settings.idle_timeout_ms.min(MAX_TAIL_MS)).saturating_add(1)
 }
 
 /// The TTL every read sets: the idle timeout plus the tail.
@@ -144,30 +147,31 @@ mod tests {
     #[test]
     fn tail_is_the_idle_timeout_at_most_an_hour() {
         let s = settings(2000, 10_000, Some(1000));
-        assert_eq!(read_ttl(&s), 4);
+        assert_eq!(read_ttl(&s), 5);
         let s = settings(30 * MINUTE, 12 * HOUR, Some(1000));
-        assert_eq!(read_ttl(&s), 3600);
+        assert_eq!(read_ttl(&s), 3601);
         let s = settings(5 * HOUR, 12 * HOUR, Some(1000));
-        assert_eq!(read_ttl(&s), 5 * 3600 + 3600);
+        assert_eq!(read_ttl(&s), 5 * 3600 + 3601);
     }
 
     #[test]
     fn session_ttl_is_capped_by_the_absolute_timeout() {
         let s = settings(60_000, 100_000, Some(1000));
-        // young: idle + tail
-        assert_eq!(session_ttl(&s, &session(0), 0), 120);
-        // 70 s old: 30 s left, + 60 s tail
-        assert_eq!(session_ttl(&s, &session(0), 70_000), 90);
+        // young: idle + tail (60 s + 1 s)
+        assert_eq!(session_ttl(&s, &session(0), 0), 121);
+        // 70 s old: 30 s left, + tail
+        assert_eq!(session_ttl(&s, &session(0), 70_000), 91);
         // past the end: the least TTL, + tail
-        assert_eq!(session_ttl(&s, &session(0), 200_000), 61);
+        assert_eq!(session_ttl(&s, &session(0), 200_000), 62);
     }
 
     #[test]
     fn idle_expiry_reads_the_ttl_left() {
         let s = settings(2000, 10_000, Some(1000));
-        // read_ttl is 4: 2 s idle + 2 s tail
+        // read_ttl is 5: 2 s idle + 3 s tail
+        assert!(!idle_expired(&s, Some(5)));
         assert!(!idle_expired(&s, Some(4)));
-        assert!(!idle_expired(&s, Some(3)));
+        assert!(idle_expired(&s, Some(3)));
         assert!(idle_expired(&s, Some(2)));
         assert!(idle_expired(&s, Some(0)));
         assert!(!idle_expired(&s, Some(-1)), "no expiry set: not ours");

@@ -172,12 +172,12 @@ fn idle_expiry_comes_from_the_ttl_left() {
             ..stored(session())
         })
     };
-    // read_ttl = 60 s idle + 60 s tail: 61 s left is fresh, 60 s is idle
+    // read_ttl = 60 s idle + 61 s tail: 62 s left is fresh, 61 s is idle
     assert_eq!(
-        run(&s, &presented(), with_ttl(Some(61))).status,
+        run(&s, &presented(), with_ttl(Some(62))).status,
         Status::Valid
     );
-    let plan = run(&s, &presented(), with_ttl(Some(60)));
+    let plan = run(&s, &presented(), with_ttl(Some(61)));
     assert_eq!(plan.status, Status::Expired);
     assert_eq!(plan.writes[0], DELETE);
     assert!(matches!(plan.writes[1], Write::Add { .. }));
