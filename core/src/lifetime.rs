@@ -6,8 +6,9 @@
 //! A session ends `paranoid_idle_timeout` after its last request or
 //! `paranoid_absolute_timeout` after its creation, whichever comes first.
 //! Its record outlives that end by a *tail* (the idle timeout, at most an
-//! hour, plus a second for memcached's whole-second clock), so that a client coming back late is told `expired` instead of
-//! `new`; the engine deletes such a record at once, it is never revived.
+//! hour, plus a second for memcached's whole-second clock), so that a
+//! client coming back late is told `expired` instead of `new`; the engine
+//! deletes such a record at once, it is never revived.
 //! Every read of a record refreshes its TTL to `idle + tail` in the same
 //! meta get, which also reports the TTL that was left before the refresh:
 //! a TTL left of at most `tail` means the idle timeout had passed. A steady
