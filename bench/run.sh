@@ -22,6 +22,17 @@
 #           connection has its own session (and wrk a thread per
 #           connection, which costs wrk itself 4x more CPU per request)
 #   new     no cookie: a new session on every request
+#   proxy   the steady session (paranoid_nonce_timeout off) through
+#           proxy_pass to a second server{} of the same nginx (the
+#           application), over upstream keepalive connections: the
+#           baseline of login
+#   login   the same proxy_pass, and the application's answer says
+#           "X-Paranoid-Session: login user=ID": every request logs its
+#           session in (a new token, the old one ended, the user's index
+#           updated). ID is the session's uid (one user per session, as the
+#           main server passes it upstream in X-Bench-User); jar.lua in
+#           queue mode, so that each of the -c sessions presents the token
+#           its last login set
 #   memory  a fresh nginx; steady requests; the worker's VmRSS after 100k
 #           and after 1M requests
 #
@@ -96,9 +107,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 mkdir -p "$tmp/conf" "$tmp/html" "$tmp/logs" "$tmp/wrk"
-mapfile -t free_ports < <(py ports 2)
+mapfile -t free_ports < <(py ports 3)
 memcached_port=${free_ports[0]}
 nginx_port=${free_ports[1]}
+app_port=${free_ports[2]}
 url="http://127.0.0.1:$nginx_port"
 
 # 100 bytes of HTML, the same for every scenario.
@@ -142,6 +154,26 @@ http {
     paranoid_session_secret_file paranoid.key;
     paranoid_on_violation deny;     # a violation is a 403: counted as non-2xx
 
+    # The application of the proxy and login scenarios: the second server
+    # below, over keepalive connections.
+    upstream app {
+        server 127.0.0.1:$app_port;
+        keepalive 64;
+    }
+
+    server {
+        listen 127.0.0.1:$app_port;
+        root html;
+
+        location /proxy/ {
+            try_files /index.html =404;
+        }
+        location /login/ {
+            add_header X-Paranoid-Session "login user=u\$http_x_bench_user";
+            try_files /index.html =404;
+        }
+    }
+
     server {
         listen 127.0.0.1:$nginx_port;
         root html;
@@ -172,6 +204,21 @@ http {
         location /new/ {
             paranoid_session on;
             try_files /index.html =404;
+        }
+        location /proxy/ {
+            paranoid_session on;
+            paranoid_nonce_timeout off;
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location /login/ {
+            paranoid_session on;
+            paranoid_nonce_timeout off;
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Bench-User \$paranoid_session_uid;
         }
     }
 }
@@ -255,6 +302,12 @@ run_scenario() {
                 -s "$here/jar.lua" "$url/nonce-every-request/" ;;
         new)
             run_wrk new "$run" -t"$threads" -c"$conns" -d"$d" "$url/new/" ;;
+        proxy)
+            run_wrk proxy "$run" -t"$threads" -c"$conns" -d"$d" \
+                -H "Cookie: $steady_cookie" "$url/proxy/" ;;
+        login)
+            run_wrk login "$run" -t"$threads" -c"$conns" -d"$d" \
+                -s "$here/jar.lua" "$url/login/" -- queue ;;
     esac
 }
 
@@ -271,8 +324,13 @@ start_nginx
 steady_cookie=$(py session "$url/steady/" "$ua")
 check=$(py status "$url/steady/" "$ua" "$steady_cookie")
 [ "$check" = "200 valid" ] || { echo "bench: steady session not valid: $check" >&2; exit 1; }
+check=$(py status "$url/proxy/" "$ua" "$steady_cookie")
+[ "$check" = "200 valid" ] || { echo "bench: steady session not valid through the proxy: $check" >&2; exit 1; }
+# A login on a session of its own (a first request: new, then rotated).
+check=$(py status "$url/login/" "$ua" "")
+[ "$check" = "200 rotated" ] || { echo "bench: login not applied: $check" >&2; exit 1; }
 
-scenarios=(bare steady nonce nonce-every-request nonce-every-request-t32 new)
+scenarios=(bare steady nonce nonce-every-request nonce-every-request-t32 new proxy login)
 echo "bench: warm-up"
 for s in "${scenarios[@]}"; do
     run_scenario "$s" warmup 1s
