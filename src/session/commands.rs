@@ -15,10 +15,16 @@ use paranoid_core::user_index::{Entry, UserIndex};
 use paranoid_core::wire::{Reply, Request};
 
 use super::records::Records;
+use crate::store::deadline::Deadline;
 use crate::store::StoreError;
 
 /// Decisions made when compare-and-swap races are lost, as for requests.
 const ATTEMPTS: usize = 8;
+/// Writes of a user's index when compare-and-swap races are lost: the
+/// logins of one user that meet in one loop iteration retry in lockstep and
+/// one wins a round, so this bounds the concurrent logins of a user that
+/// all succeed (the index holds at most 64 sessions anyway).
+const INDEX_ATTEMPTS: usize = 64;
 
 /// What the request knows of its session when the command arrives.
 pub struct Ctx<'a> {
@@ -92,6 +98,26 @@ impl Records<'_> {
     }
 
     async fn login(&self, user: Option<UserId>, ctx: &Ctx<'_>) -> Result<Plan, StoreError> {
+        let mut pushed = Vec::new();
+        let result = self.login_once(user, ctx, &mut pushed).await;
+        // Sessions the cap pushed out of the index end, whatever became of
+        // the login: "logout everywhere" could not find them any more.
+        for entry in pushed {
+            self.end_session(Some(self.key_for(&entry.key_hash)), Some(entry.uid))
+                .await?;
+        }
+        result
+    }
+
+    /// The user's index first (so the session can be found before its
+    /// token exists anywhere, and a failure leaves the old token intact),
+    /// then the move to the new token.
+    async fn login_once(
+        &self,
+        user: Option<UserId>,
+        ctx: &Ctx<'_>,
+        pushed: &mut Vec<Entry>,
+    ) -> Result<Plan, StoreError> {
         for attempt in 1..=ATTEMPTS {
             let lookup = self.lookup(ctx.key.clone()).await?;
             let previous = bound_user(&lookup.found);
@@ -108,6 +134,9 @@ impl Records<'_> {
             if attempt == ATTEMPTS {
                 plan = engine::last_resort(plan);
             }
+            if let Some(moved) = moved_user_session(&plan).or_else(|| new_user_session(&plan)) {
+                pushed.extend(self.index_login(ctx.hasher, moved).await?);
+            }
             if !self.apply(&plan.writes, &lookup).await? {
                 continue;
             }
@@ -115,9 +144,6 @@ impl Records<'_> {
                 if let Some(uid) = plan.uid {
                     self.index_remove(ctx.hasher, &old, &uid).await?;
                 }
-            }
-            if let Some(moved) = moved_user_session(&plan).or_else(|| new_user_session(&plan)) {
-                self.index_login(ctx.hasher, moved).await?;
             }
             return Ok(plan);
         }
@@ -215,12 +241,17 @@ impl Records<'_> {
         Err(StoreError::Contention)
     }
 
-    /// Adds a logged-in session to its user's index; sessions the cap
-    /// (`paranoid_user_max_sessions`) pushes out are ended.
-    async fn index_login(&self, hasher: &Hasher<'_>, moved: Moved) -> Result<(), StoreError> {
+    /// Adds a logged-in session to its user's index (an entry of the same
+    /// uid is replaced); returns the sessions the cap
+    /// (`paranoid_user_max_sessions`) pushed out, for the caller to end.
+    async fn index_login(
+        &self,
+        hasher: &Hasher<'_>,
+        moved: Moved,
+    ) -> Result<Vec<Entry>, StoreError> {
         let key = secret::user_key(&self.settings.key_prefix, hasher, &moved.user);
         let cap = self.settings.user_max_sessions;
-        for _ in 0..ATTEMPTS {
+        for _ in 0..INDEX_ATTEMPTS {
             let (mut index, cas) = match self.read_index(&key).await? {
                 Some((index, cas)) => (index, Some(cas)),
                 None => (UserIndex::new(), None),
@@ -230,16 +261,12 @@ impl Records<'_> {
                 self.drop_ended(&mut index).await?;
             }
             let pushed = index.add(moved.entry.clone(), cap);
-            if !self.write_index(&key, &index, cas).await? {
-                continue;
+            if self.write_index(&key, &index, cas).await? {
+                return Ok(pushed);
             }
-            for entry in pushed {
-                self.end_session(Some(self.key_for(&entry.key_hash)), Some(entry.uid))
-                    .await?;
-            }
-            return Ok(());
+            backoff().await;
         }
-        Err(StoreError::Contention)
+        Err(StoreError::IndexContention)
     }
 
     /// The index of a user whose session moved to a new token (cycling):
@@ -250,7 +277,7 @@ impl Records<'_> {
         moved: Moved,
     ) -> Result<(), StoreError> {
         let key = secret::user_key(&self.settings.key_prefix, hasher, &moved.user);
-        for _ in 0..ATTEMPTS {
+        for _ in 0..INDEX_ATTEMPTS {
             let (mut index, cas) = match self.read_index(&key).await? {
                 Some((index, cas)) => (index, Some(cas)),
                 None => (UserIndex::new(), None),
@@ -261,8 +288,9 @@ impl Records<'_> {
             if self.write_index(&key, &index, cas).await? {
                 return Ok(());
             }
+            backoff().await;
         }
-        Err(StoreError::Contention)
+        Err(StoreError::IndexContention)
     }
 
     /// Removes an ended session from its user's index.
@@ -273,7 +301,7 @@ impl Records<'_> {
         uid: &[u8; UID_LEN],
     ) -> Result<(), StoreError> {
         let key = secret::user_key(&self.settings.key_prefix, hasher, user);
-        for _ in 0..ATTEMPTS {
+        for _ in 0..INDEX_ATTEMPTS {
             let Some((mut index, cas)) = self.read_index(&key).await? else {
                 return Ok(());
             };
@@ -283,8 +311,9 @@ impl Records<'_> {
             if self.write_index(&key, &index, Some(cas)).await? {
                 return Ok(());
             }
+            backoff().await;
         }
-        Err(StoreError::Contention)
+        Err(StoreError::IndexContention)
     }
 
     /// Drops the entries whose session record is gone (idle expiry, a
@@ -388,6 +417,14 @@ fn new_user_session(plan: &Plan) -> Option<Moved> {
             created_ms: session.created_ms,
         },
     })
+}
+
+/// After a lost race on a user's index: 1 to 8 ms at random, so that the
+/// logins of one user that met in one loop iteration (their commands left
+/// together) do not retry in lockstep, one winner a round.
+async fn backoff() {
+    let ms = secret::random::<1>().map_or(4, |[b]| u64::from(b % 8) + 1);
+    Deadline::new(ms).await;
 }
 
 /// Runs the futures concurrently (their commands leave together,

@@ -91,6 +91,9 @@ pub enum StoreError {
     /// Concurrent requests of the session kept changing its record.
     #[error("the session record kept changing under concurrent requests")]
     Contention,
+    /// Concurrent logins of a user kept changing the user's index.
+    #[error("the user's session index kept changing under concurrent logins")]
+    IndexContention,
     /// An exchange with `server` (as written in the configuration) failed.
     #[error("memcached {server}: {source}")]
     Server {
