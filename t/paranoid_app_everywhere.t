@@ -228,7 +228,7 @@ my $anon_uid = uid_of($anon);
 my $from = log_size();
 $r = $anon->get('/everywhere');
 $v = app_vars($r);
-my @errors = grep { /\[error\]/ } split /\n/, log_since($from);
+my @errors = grep { /^\S+ \S+ \[error\]/ } split /\n/, log_since($from);
 is($v->{status}, 'valid', 'no user: session unchanged');
 is($v->{uid}, $anon_uid, 'no user: same uid');
 is(set_cookie_count($r, 'sessionid'), 0, 'no user: no token cookie');

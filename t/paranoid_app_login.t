@@ -324,7 +324,7 @@ for my $case (@malformed) {
 	my $from = log_size();
 	$r = $b->get("/raw?$query");
 	$v = app_vars($r);
-	my @errors = grep { /\[error\]/ } split /\n/, log_since($from);
+	my @errors = grep { /^\S+ \S+ \[error\]/ } split /\n/, log_since($from);
 	is($v->{status}, 'valid', "malformed, $name: session unchanged");
 	is(set_cookie_count($r, 'sessionid'), 0, "malformed, $name: no token");
 	is(shows_control($r), 0, "malformed, $name: not shown");
