@@ -50,7 +50,9 @@ events {
 http {
     %%TEST_GLOBALS_HTTP%%
 
+    # a loaded machine must not turn a slow memcached into errors
     paranoid_session_store 127.0.0.1:%%PORT_11211%%;
+    paranoid_session_store_timeout 2s;
 
     upstream app {
         server 127.0.0.1:%%PORT_8081%%;
