@@ -287,3 +287,19 @@ pub unsafe fn applicable(r: *mut ngx_http_request_t) -> Option<&'static mut Requ
     }
     Some(state)
 }
+
+/// Logs a command dropped because the module did not check the request
+/// (`paranoid_session_bypass`) or the response was held already.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn not_applicable(r: *mut ngx_http_request_t, command: &Command) {
+    // SAFETY: r's connection log is live.
+    let log = unsafe { (*(*r).connection).log };
+    ngx_log_error!(
+        NGX_LOG_INFO,
+        log,
+        "paranoid_session: {} not applied: the request's session was not checked",
+        command.name()
+    );
+}

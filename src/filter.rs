@@ -70,7 +70,12 @@ unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
         // SAFETY: r is a live main request in its header filter.
         if let Some(command) = unsafe { control::take(r, settings) } {
             // SAFETY: as above.
-            if let Some(state) = unsafe { control::applicable(r) } {
+            let state = unsafe { control::applicable(r) };
+            if state.is_none() {
+                // SAFETY: as above.
+                unsafe { control::not_applicable(r, &command) };
+            }
+            if let Some(state) = state {
                 // SAFETY: as above.
                 unsafe { control::start(r, state, conf, command) };
                 // SAFETY: as above.
