@@ -183,7 +183,7 @@ impl<'a> Request<'a> {
     }
 
     /// What its reply must answer.
-    pub fn expect(&self) -> Expect {
+    pub fn expects(&self) -> Expect {
         Expect::from(self)
     }
 

@@ -64,7 +64,7 @@ impl Server {
         timeout_ms: u64,
         log: *mut ngx_log_t,
     ) -> Result<Reply, ExchangeError> {
-        let slot = Slot::new(req.expect());
+        let slot = Slot::new(req.expects());
         let pipeline = self.submit(req, &slot, log)?;
         match deadline::within(timeout_ms, slot.wait()).await {
             Some(result) => Ok(result?),

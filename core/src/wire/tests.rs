@@ -323,13 +323,13 @@ fn parses_every_reply_kind() {
 fn the_kind_of_request_is_all_the_parser_needs() {
     for (req, bytes, reply) in good_cases() {
         assert_eq!(
-            parse(req.expect(), &bytes),
+            parse(req.expects(), &bytes),
             Ok(Some((reply, bytes.len()))),
             "{req:?}"
         );
     }
-    assert_eq!(cas_set().expect(), Expect::Set { cas: true });
-    assert_eq!(delete().expect(), Expect::Delete { cas: false });
+    assert_eq!(cas_set().expects(), Expect::Set { cas: true });
+    assert_eq!(delete().expects(), Expect::Delete { cas: false });
     assert_eq!(touch().key(), KEY);
 }
 
