@@ -192,7 +192,7 @@ pub async fn run(
                     .grace
                     .as_ref()
                     .and_then(|g| GraceWork::new(settings, g, &lookup, facts.presented.now_ms));
-                let key = live_key(settings, &plan, &lookup);
+                let key = live_key(settings, &plan, lookup.key);
                 if let Some(moved) = commands::moved_user_session(&plan) {
                     // A session bound to a user moved to a new token: its
                     // user's index must know, or "logout everywhere"
@@ -215,7 +215,7 @@ pub async fn run(
 
 /// Where the session lives after `plan`'s writes: the token it added, or
 /// where it was found; None when it ended.
-fn live_key(settings: &Settings, plan: &Plan, lookup: &records::Lookup) -> Option<String> {
+fn live_key(settings: &Settings, plan: &Plan, found_key: Option<String>) -> Option<String> {
     if plan.deny || plan.status == engine::Status::Destroyed {
         return None;
     }
@@ -225,7 +225,7 @@ fn live_key(settings: &Settings, plan: &Plan, lookup: &records::Lookup) -> Optio
     });
     match added {
         Some(hash) => Some(secret::key_for_hash(&settings.key_prefix, &hash)),
-        None => lookup.key.clone(),
+        None => found_key,
     }
 }
 
