@@ -280,49 +280,14 @@ sub breaker {
 		close $server;
 		my $mc = IO::Socket::INET->new(Proto => 'tcp',
 			PeerAddr => "127.0.0.1:$to") or exit 1;
-		relay($client, $mc, $break);
+		memcached_relay($client, $mc, sub {
+			my ($cmd) = $_[0] =~ /^(\S+)/;
+			return refused($cmd, $break) ? undef : $_[0];
+		});
 		exit 0;
 	}
 }
 
-sub relay {
-	my ($client, $mc, $break) = @_;
-	my $sel = IO::Select->new($client, $mc);
-	my ($in, $data_left) = ('', 0);
-
-	while (1) {
-		for my $s ($sel->can_read()) {
-			my $buf;
-			my $n = sysread($s, $buf, 65536);
-			return unless $n;
-			if ($s == $mc) {
-				write_all($client, $buf) or return;
-				next;
-			}
-			$in .= $buf;
-			my $out = '';
-			while (length $in) {
-				if ($data_left) {
-					my $part = substr($in, 0, $data_left, '');
-					$data_left -= length $part;
-					$out .= $part;
-					next;
-				}
-				my $eol = index($in, "\n");
-				last if $eol < 0;
-				my $line = substr($in, 0, $eol + 1, '');
-				my ($cmd, $len) = $line =~ /^(\S+)(?: \S+ (\d+))?/;
-				if (refused($cmd, $break)) {
-					write_all($mc, $out) if length $out;
-					return;
-				}
-				$data_left = $len + 2 if ($cmd // '') eq 'ms' && defined $len;
-				$out .= $line;
-			}
-			write_all($mc, $out) or return if length $out;
-		}
-	}
-}
 
 # Whether command $cmd is to be refused now; if so, it is logged.
 sub refused {
@@ -344,13 +309,5 @@ sub note_failure {
 	}
 }
 
-sub write_all {
-	my ($s, $buf) = @_;
-	while (length $buf) {
-		my $n = syswrite($s, $buf) or return 0;
-		substr($buf, 0, $n, '');
-	}
-	return 1;
-}
 
 ###############################################################################

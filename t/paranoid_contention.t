@@ -159,45 +159,11 @@ sub cas_breaker {
 		close $server;
 		my $mc = IO::Socket::INET->new(Proto => 'tcp',
 			PeerAddr => "127.0.0.1:$to") or exit 1;
-		relay($client, $mc, $log);
+		memcached_relay($client, $mc, sub { (spoil($_[0], $log))[0] });
 		exit 0;
 	}
 }
 
-sub relay {
-	my ($client, $mc, $log) = @_;
-	my $sel = IO::Select->new($client, $mc);
-	my ($in, $data_left) = ('', 0);
-
-	while (1) {
-		for my $s ($sel->can_read()) {
-			my $buf;
-			my $n = sysread($s, $buf, 65536);
-			return unless $n;
-			if ($s == $mc) {
-				write_all($client, $buf) or return;
-				next;
-			}
-			$in .= $buf;
-			my $out = '';
-			while (length $in) {
-				if ($data_left) {
-					my $part = substr($in, 0, $data_left, '');
-					$data_left -= length $part;
-					$out .= $part;
-					next;
-				}
-				my $eol = index($in, "\n");
-				last if $eol < 0;
-				my $line = substr($in, 0, $eol + 1, '');
-				($line, my $len) = spoil($line, $log);
-				$data_left = $len + 2 if defined $len;
-				$out .= $line;
-			}
-			write_all($mc, $out) or return if length $out;
-		}
-	}
-}
 
 # One request line: the line to send on, and for ms the length of the data
 # block that follows (without its CRLF).
@@ -226,13 +192,5 @@ sub spoil {
 	return ("$new\r\n", $len);
 }
 
-sub write_all {
-	my ($s, $buf) = @_;
-	while (length $buf) {
-		my $n = syswrite($s, $buf) or return 0;
-		substr($buf, 0, $n, '');
-	}
-	return 1;
-}
 
 ###############################################################################

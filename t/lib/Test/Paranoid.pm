@@ -8,6 +8,7 @@ use warnings;
 use strict;
 
 use Exporter qw/ import /;
+use IO::Select;
 use IO::Socket::IP;
 use IO::Socket::UNIX;
 use MIME::Base64 qw/ decode_base64url /;
@@ -18,7 +19,7 @@ our @EXPORT = qw/ memcached_start memcached_pid memcached_stats memcached_cmd
 	session_cookie cookie_header get_with
 	memcached_lookups memcached_keys memcached_value
 	set_cookie_lines set_cookies set_cookie_count session_vars apply_set_cookies
-	browser make_cert b64url_hex /;
+	browser make_cert b64url_hex memcached_relay /;
 
 # Starts memcached on port($port) of $host (127.0.0.1 unless given), or on a
 # unix socket path, through the test object, so it stops with the test.
@@ -251,6 +252,60 @@ sub session_vars {
 		$v{lc $_} = ($head =~ /^X-$_: \[([^\]\r\n]*)\]\r?$/mi)[0];
 	}
 	return \%v;
+}
+
+# Relays one client connection to memcached ($mc) until either side
+# closes, for tests that stand a proxy between nginx and memcached. Every
+# meta command line goes through $filter, which returns the line to send
+# on (changed or not), or undef to cut both connections at that command
+# (what came before it is sent first); the data block of an `ms` passes as
+# it is, and replies pass untouched. nginx pipelines, so the relay only
+# rewrites the stream and never answers by itself.
+sub memcached_relay {
+	my ($client, $mc, $filter) = @_;
+	my $sel = IO::Select->new($client, $mc);
+	my ($in, $data_left) = ('', 0);
+
+	while (1) {
+		for my $s ($sel->can_read()) {
+			my $buf;
+			my $n = sysread($s, $buf, 65536);
+			return unless $n;
+			if ($s == $mc) {
+				_write_all($client, $buf) or return;
+				next;
+			}
+			$in .= $buf;
+			my $out = '';
+			while (length $in) {
+				if ($data_left) {
+					my $part = substr($in, 0, $data_left, '');
+					$data_left -= length $part;
+					$out .= $part;
+					next;
+				}
+				my $eol = index($in, "\n");
+				last if $eol < 0;
+				my $line = $filter->(substr($in, 0, $eol + 1, ''));
+				if (!defined $line) {
+					_write_all($mc, $out) if length $out;
+					return;
+				}
+				$data_left = $1 + 2 if $line =~ /^ms \S+ (\d+)/;
+				$out .= $line;
+			}
+			_write_all($mc, $out) or return if length $out;
+		}
+	}
+}
+
+sub _write_all {
+	my ($s, $buf) = @_;
+	while (length $buf) {
+		my $n = syswrite($s, $buf) or return 0;
+		substr($buf, 0, $n, '');
+	}
+	return 1;
 }
 
 # The hex of a base64url value (tokens, nonces, keys), for log and store
