@@ -3,9 +3,7 @@
 //! never shown to the client, applied while the response is held, and
 //! silenced in client requests.
 
-use nginx_sys::{
-    ngx_http_request_t, ngx_list_part_t, ngx_table_elt_t, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
-};
+use nginx_sys::{ngx_http_request_t, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN};
 use ngx::ngx_log_error;
 use paranoid_core::control::Command;
 use paranoid_core::engine::{CookieOut, Status};
@@ -14,38 +12,13 @@ use paranoid_core::settings::{Settings, StoreFailure};
 
 use crate::conf::LocConf;
 use crate::filter::{self, Release};
+use crate::headers::each_named;
 use crate::hold::Hold;
 use crate::request_state::{self, RequestState};
 use crate::session::commands::{Applied, Ctx};
 use crate::session::records::Records;
 use crate::session::{self, now_ms};
 use crate::store::Store;
-
-/// Visits the headers of `list` named `name` (case-insensitively) that
-/// nginx has not deleted.
-///
-/// # Safety
-/// `part` starts a live header list.
-unsafe fn each_named(
-    mut part: *mut ngx_list_part_t,
-    name: &str,
-    mut f: impl FnMut(&mut ngx_table_elt_t),
-) {
-    while !part.is_null() {
-        // SAFETY: a live list part of ngx_table_elt_t (the caller's
-        // contract).
-        unsafe {
-            let elts = (*part).elts.cast::<ngx_table_elt_t>();
-            for i in 0..(*part).nelts {
-                let h = &mut *elts.add(i);
-                if h.hash != 0 && h.key.as_bytes().eq_ignore_ascii_case(name.as_bytes()) {
-                    f(h);
-                }
-            }
-            part = (*part).next;
-        }
-    }
-}
 
 /// A client's own copy of the control header reaches the upstream empty:
 /// it does nothing, and an application that reads request headers by
@@ -63,7 +36,9 @@ pub unsafe fn silence_request_header(r: *mut ngx_http_request_t, settings: &Sett
     unsafe {
         each_named(&mut (*r).headers_in.headers.part, name, |h| {
             h.value.len = 0;
-        });
+            Ok::<(), ()>(())
+        })
+        .ok();
     }
 }
 
@@ -80,7 +55,9 @@ pub unsafe fn take(r: *mut ngx_http_request_t, settings: &Settings) -> Option<Co
         each_named(&mut (*r).headers_out.headers.part, name, |h| {
             values.push(h.value.as_bytes().to_vec());
             h.hash = 0;
-        });
+            Ok::<(), ()>(())
+        })
+        .ok();
     }
     // SAFETY: r's connection log is live.
     let log = unsafe { (*(*r).connection).log };

@@ -16,6 +16,7 @@ use ngx::http::{HttpModule, HttpModuleLocationConf};
 use paranoid_core::cookie;
 
 use crate::conf::LocConf;
+use crate::headers::each_named;
 use crate::ParanoidSessionModule;
 use crate::{control, hold, request_state};
 
@@ -243,22 +244,14 @@ fn harden_cookies(r: *mut ngx_http_request_t) -> Result<(), ()> {
     // SAFETY: walking the response header list of a live request; values
     // are replaced by copies in the request pool.
     unsafe {
-        let mut part: *mut nginx_sys::ngx_list_part_t = &mut (*r).headers_out.headers.part;
-        while !part.is_null() {
-            let elts = (*part).elts.cast::<ngx_table_elt_t>();
-            for i in 0..(*part).nelts {
-                let h = &mut *elts.add(i);
-                if h.hash == 0 || !h.key.as_bytes().eq_ignore_ascii_case(b"set-cookie") {
-                    continue;
-                }
-                if let Some(value) = cookie::harden(h.value.as_bytes(), https) {
-                    h.value = nginx_sys::ngx_str_t::from_bytes((*r).pool, &value).ok_or(())?;
-                }
+        let pool = (*r).pool;
+        each_named(&mut (*r).headers_out.headers.part, "set-cookie", |h| {
+            if let Some(value) = cookie::harden(h.value.as_bytes(), https) {
+                h.value = nginx_sys::ngx_str_t::from_bytes(pool, &value).ok_or(())?;
             }
-            part = (*part).next;
-        }
+            Ok(())
+        })
     }
-    Ok(())
 }
 
 fn add_cookies(r: *mut ngx_http_request_t) -> Result<(), ()> {

@@ -19,6 +19,7 @@ pub mod conf;
 mod control;
 mod filter;
 mod grace;
+mod headers;
 mod hold;
 mod https;
 mod request_state;
