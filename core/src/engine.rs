@@ -171,6 +171,17 @@ pub struct Plan {
     /// Values this request superseded, whose grace must last until its
     /// response could have reached the client.
     pub grace: Option<Grace>,
+    /// Why the found session had expired (status `expired`).
+    pub expiry: Option<Expiry>,
+}
+
+/// Which timeout ended a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// `paranoid_session_idle_timeout`: no request for that long.
+    Idle,
+    /// `paranoid_session_absolute_timeout`: that long since it began.
+    Absolute,
 }
 
 /// What a renewal or a timed cycle superseded, for the caller to keep
@@ -196,6 +207,7 @@ impl Plan {
             offender: None,
             user: None,
             grace: None,
+            expiry: None,
         }
     }
 }
@@ -222,8 +234,9 @@ pub fn decide(
     if settings.destroy {
         return Ok(destroyed(Some(&stored)));
     }
-    if expired(settings, &stored, req.now_ms) {
+    if let Some(expiry) = expired(settings, &stored, req.now_ms) {
         let mut plan = Plan::new(Status::Expired);
+        plan.expiry = Some(expiry);
         plan.writes = end(&stored);
         return new_session(settings, hasher, req, fresh, plan);
     }
@@ -336,9 +349,14 @@ fn denied(stored: &Stored, violation: Violation) -> Plan {
 }
 
 /// Absolute age first, then idle time (what memcached's TTL says).
-fn expired(settings: &Settings, stored: &Stored, now_ms: u64) -> bool {
-    now_ms.saturating_sub(stored.session.created_ms) >= settings.absolute_timeout_ms
-        || lifetime::idle_expired(settings, stored.ttl_left)
+fn expired(settings: &Settings, stored: &Stored, now_ms: u64) -> Option<Expiry> {
+    if now_ms.saturating_sub(stored.session.created_ms) >= settings.absolute_timeout_ms {
+        Some(Expiry::Absolute)
+    } else if lifetime::idle_expired(settings, stored.ttl_left) {
+        Some(Expiry::Idle)
+    } else {
+        None
+    }
 }
 
 /// A binding this request's location checks that the session was created

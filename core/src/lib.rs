@@ -7,6 +7,7 @@ pub mod cookie;
 pub mod engine;
 pub mod fingerprint;
 pub mod lifetime;
+pub mod metrics;
 pub mod record;
 pub mod route;
 pub mod secret;

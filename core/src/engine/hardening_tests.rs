@@ -179,6 +179,7 @@ fn idle_expiry_comes_from_the_ttl_left() {
     );
     let plan = run(&s, &presented(), with_ttl(Some(61)));
     assert_eq!(plan.status, Status::Expired);
+    assert_eq!(plan.expiry, Some(Expiry::Idle));
     assert_eq!(plan.writes[0], DELETE);
     assert!(matches!(plan.writes[1], Write::Add { .. }));
     assert_ne!(plan.uid, Some([7; 16]), "never revived");

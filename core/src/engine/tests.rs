@@ -205,6 +205,7 @@ fn absolute_timeout_expires_and_replaces() {
     let s = settings(|r| r.absolute_timeout_ms = Some(10_000));
     let plan = run(&s, &presented(), found(session()));
     assert_eq!(plan.status, Status::Expired);
+    assert_eq!(plan.expiry, Some(Expiry::Absolute));
     assert_eq!(plan.writes[0], DELETE);
     assert!(matches!(plan.writes[1], Write::Add { .. }));
     assert_eq!(plan.cookies[0], CookieOut::Token([101; 32]));
