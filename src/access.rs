@@ -61,6 +61,9 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     unsafe { control::silence_request_header(r, settings) };
 
     if bypassed(req, conf) {
+        if let Some(counters) = crate::metrics::of_request(r) {
+            counters.request(Status::Bypass);
+        }
         state.status = Some(Status::Bypass);
         state.verdict = Some(Verdict::Continue);
         return NgxStatus::NGX_DECLINED.into();
@@ -155,6 +158,7 @@ unsafe fn conclude(
     store: Option<&'static Store>,
     outcome: Outcome,
 ) {
+    let counters = crate::metrics::of_request(r);
     let verdict = match outcome {
         Outcome::Decided(Decision {
             plan,
@@ -178,6 +182,9 @@ unsafe fn conclude(
                     uid,
                     settings.on_violation.as_str()
                 );
+            }
+            if let Some(counters) = counters {
+                counters.decided(&plan, settings.on_violation);
             }
             state.status = Some(plan.status);
             state.violation = plan.violation;
@@ -204,6 +211,10 @@ unsafe fn conclude(
                 ngx_log_error!(NGX_LOG_ERR, log, "paranoid_session: {}", err);
             }
             state.status = Some(Status::Error);
+            if let Some(counters) = counters {
+                counters.request(Status::Error);
+                counters.failure_policy(settings.store_failure);
+            }
             match settings.store_failure {
                 StoreFailure::Deny => Verdict::Reject(NGX_HTTP_SERVICE_UNAVAILABLE as usize),
                 StoreFailure::Allow => Verdict::Continue,

@@ -18,7 +18,8 @@ use crate::request_state::{self, RequestState};
 use crate::session::commands::{Applied, Ctx};
 use crate::session::records::Records;
 use crate::session::{self, now_ms};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+use paranoid_core::metrics::{AppCommand, Counters, SessionEvent};
 
 /// A client's own copy of the control header reaches the upstream empty:
 /// it does nothing, and an application that reads request headers by
@@ -167,6 +168,9 @@ async unsafe fn apply(
         user,
     };
     let result = records.command(&command, &ctx).await;
+    if let Some(counters) = store.counters() {
+        count(counters, &command, &result, settings);
+    }
     // SAFETY: the caller's contract; the await is over.
     let state = unsafe { &mut *state };
     match result {
@@ -248,6 +252,38 @@ async unsafe fn apply(
                 StoreFailure::Allow => Release::Send,
             }
         }
+    }
+}
+
+/// Counts an applied command, what it did to sessions, and the failure
+/// policy when the store failed.
+fn count(
+    counters: &Counters,
+    command: &Command,
+    result: &Result<Applied, StoreError>,
+    settings: &Settings,
+) {
+    let applied = match result {
+        Ok(Applied::Plan(plan)) => {
+            counters.plan(plan);
+            true
+        }
+        Ok(Applied::Everywhere { ended, .. }) => {
+            counters.session(SessionEvent::Destroyed, *ended as u64);
+            true
+        }
+        Ok(Applied::Nothing(_)) => false,
+        Err(_) => {
+            counters.failure_policy(settings.store_failure);
+            false
+        }
+    };
+    if applied {
+        counters.app_command(match command {
+            Command::Login { .. } => AppCommand::Login,
+            Command::Logout => AppCommand::Logout,
+            Command::LogoutEverywhere { .. } => AppCommand::LogoutEverywhere,
+        });
     }
 }
 

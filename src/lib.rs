@@ -22,6 +22,7 @@ mod grace;
 mod headers;
 mod hold;
 mod https;
+mod metrics;
 mod request_state;
 mod session;
 mod store;

@@ -11,17 +11,19 @@ use std::sync::Arc;
 
 use nginx_sys::{
     ngx_command_t, ngx_conf_full_name, ngx_conf_t, ngx_pnalloc, ngx_str_t, ngx_uint_t,
-    NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE2, NGX_HTTP_LOC_CONF,
-    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF,
-    NGX_OK,
+    NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE2,
+    NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET,
+    NGX_HTTP_SRV_CONF, NGX_OK,
 };
 use ngx::core::NGX_CONF_ERROR;
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::ngx_string;
 use zeroize::Zeroizing;
 
 use super::complex::{self, ComplexError, ComplexValue};
 use super::{Fingerprint, LocConf, MainConf};
 use crate::store::Address;
+use crate::ParanoidSessionModule;
 use paranoid_core::secret::SecretKey;
 use paranoid_core::settings::{CookieSecure, OnViolation, StoreFailure};
 use paranoid_core::time::{DAY, HOUR, SECOND, YEAR};
@@ -61,6 +63,13 @@ pub enum SetError {
     /// A `paranoid_session_store` address given twice.
     #[error("server \"{0}\" is listed twice")]
     ServerTwice(String),
+    /// The http module's configuration is missing (cannot happen inside
+    /// an http block).
+    #[error("is not inside an http block")]
+    NoHttpBlock,
+    /// nginx refused the counters' shared zone.
+    #[error("cannot add the \"paranoid_session_metrics\" shared memory zone")]
+    Zone,
     /// `paranoid_session_secret_file` could not be read or holds no key.
     #[error(transparent)]
     SecretFile(#[from] SecretFileError),
@@ -288,6 +297,19 @@ fn control_header(d: &mut Directive, c: &mut LocConf) -> SetResult {
     )
 }
 
+/// `paranoid_session_metrics`: this location answers with the counters.
+fn metrics(d: &mut Directive, c: &mut LocConf) -> SetResult {
+    if c.metrics {
+        return Err(SetError::Duplicate);
+    }
+    let main = ParanoidSessionModule::main_conf_mut(&*d.cf).ok_or(SetError::NoHttpBlock)?;
+    crate::metrics::zone::ensure(d.cf, main).map_err(|_| SetError::Zone)?;
+    let core = NgxHttpCoreModule::location_conf_mut(&*d.cf).ok_or(SetError::NoHttpBlock)?;
+    core.handler = Some(crate::metrics::handler::handler);
+    c.metrics = true;
+    Ok(())
+}
+
 fn user_max_sessions(d: &mut Directive, c: &mut LocConf) -> SetResult {
     put(
         &mut c.raw.user_max_sessions,
@@ -444,6 +466,22 @@ const fn loc_command(
     }
 }
 
+/// A directive of `location` blocks only (a content handler).
+const fn loc_only_command(
+    name: ngx_str_t,
+    args: u32,
+    handler: *const Handler<LocConf>,
+) -> ngx_command_t {
+    ngx_command_t {
+        name,
+        type_: (NGX_HTTP_LOC_CONF | args) as ngx_uint_t,
+        set: Some(set_loc),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: handler.cast_mut().cast(),
+    }
+}
+
 const fn main_command(
     name: ngx_str_t,
     args: u32,
@@ -504,4 +542,5 @@ commands! {
     (loc_command, "paranoid_harden_cookies", NGX_CONF_FLAG, harden_cookies, LocConf),
     (loc_command, "paranoid_session_control_header", NGX_CONF_TAKE1, control_header, LocConf),
     (loc_command, "paranoid_user_max_sessions", NGX_CONF_TAKE1, user_max_sessions, LocConf),
+    (loc_only_command, "paranoid_session_metrics", NGX_CONF_NOARGS, metrics, LocConf),
 }

@@ -4,8 +4,9 @@
 
 use core::cell::OnceCell;
 use core::ffi::{c_char, c_void};
+use core::ptr::NonNull;
 
-use nginx_sys::{ngx_conf_t, NGX_LOG_EMERG};
+use nginx_sys::{ngx_conf_t, ngx_shm_zone_t, NGX_LOG_EMERG};
 use ngx::core::NGX_CONF_ERROR;
 use ngx::http::HttpModuleMainConf;
 use ngx::ngx_conf_log_error;
@@ -13,6 +14,7 @@ use ngx::ngx_conf_log_error;
 pub mod commands;
 pub mod complex;
 
+use crate::metrics::{self, Counters};
 use crate::store::{Address, Store};
 use crate::ParanoidSessionModule;
 use complex::{ComplexError, ComplexValue};
@@ -27,6 +29,8 @@ pub const DEFAULT_KEEPALIVE: u32 = 16;
 pub struct MainConf {
     pub servers: Vec<Address>,
     pub keepalive: Option<u32>,
+    /// The counters' shared zone, added when a location first needs it.
+    pub metrics: Option<NonNull<ngx_shm_zone_t>>,
     /// The worker's connections to `servers`, made on first use: each
     /// worker fills its own copy.
     store: OnceCell<Store>,
@@ -40,7 +44,15 @@ impl MainConf {
     /// The worker's store.
     pub fn store(&'static self) -> &'static Store {
         self.store
-            .get_or_init(|| Store::new(&self.servers, self.keepalive() as usize))
+            .get_or_init(|| Store::new(&self.servers, self.keepalive() as usize, self.counters()))
+    }
+
+    /// The configuration's counters (None: no location uses the module).
+    pub fn counters(&self) -> Option<&'static Counters> {
+        // SAFETY: the zone was added to this configuration's cycle, which
+        // outlives its MainConf.
+        self.metrics
+            .and_then(|zone| unsafe { metrics::zone::counters(zone) })
     }
 }
 
@@ -61,6 +73,9 @@ pub struct LocConf {
     /// Resolved at merge time; `None` only for the http block's own copy,
     /// which no request uses.
     pub settings: Option<Settings>,
+    /// `paranoid_session_metrics` is in this location: it never checks
+    /// sessions.
+    pub metrics: bool,
     /// Cookie names as sent (prefix applied), computed once at merge time.
     pub names: CookieNames,
 }
@@ -93,6 +108,14 @@ pub enum MergeError {
     /// Directives of the block contradict each other.
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    /// `paranoid_session on` where the metrics are shown.
+    #[error(
+        "\"paranoid_session on\" cannot be used in a location with \"paranoid_session_metrics\": \
+         scrapers keep no cookies, so every scrape would start a session"
+    )]
+    MetricsChecked,
+    #[error(transparent)]
+    Zone(#[from] metrics::zone::ZoneError),
     /// `paranoid_session on` without a store.
     #[error(
         "\"paranoid_session\" is on, but no \"paranoid_session_store\" is defined in the \
@@ -130,6 +153,12 @@ pub unsafe extern "C" fn merge_loc_conf(
 }
 
 fn merge(cf: &mut ngx_conf_t, prev: &mut LocConf, conf: &mut LocConf) -> Result<(), MergeError> {
+    if conf.metrics {
+        if conf.raw.enabled == Some(true) {
+            return Err(MergeError::MetricsChecked);
+        }
+        conf.raw.enabled = Some(false);
+    }
     conf.raw.inherit(&prev.raw);
     if conf.bypass.is_none() {
         conf.bypass = prev.bypass.clone();
@@ -146,6 +175,9 @@ fn merge(cf: &mut ngx_conf_t, prev: &mut LocConf, conf: &mut LocConf) -> Result<
         let has_store = ParanoidSessionModule::main_conf(cf).is_some_and(|m| !m.servers.is_empty());
         if !has_store {
             return Err(MergeError::NoStore);
+        }
+        if let Some(main) = ParanoidSessionModule::main_conf_mut(cf) {
+            metrics::zone::ensure(cf, main)?;
         }
     }
     conf.names = CookieNames::of(&settings);

@@ -371,7 +371,11 @@ impl Records<'_> {
                 key: key.as_bytes(),
                 cas: Some(cas),
             };
-            return Ok(self.exchange(&delete).await? != Reply::Exists);
+            let won = self.exchange(&delete).await? != Reply::Exists;
+            if !won {
+                self.lost_race();
+            }
+            return Ok(won);
         };
         let ttl = secs(until.saturating_sub(self.now_ms));
         let value = index.encode();
@@ -388,7 +392,11 @@ impl Records<'_> {
                 ttl,
             },
         };
-        Ok(self.exchange(&req).await? == Reply::Stored)
+        let won = self.exchange(&req).await? == Reply::Stored;
+        if !won {
+            self.lost_race();
+        }
+        Ok(won)
     }
 }
 

@@ -166,6 +166,7 @@ impl Records<'_> {
         let mut added = None;
         for write in writes {
             if !self.perform(write, lookup, &mut added).await? {
+                self.lost_race();
                 if let Some(key) = added {
                     // Nobody holds its token; best effort.
                     let _ = self.delete(&key, None).await;
@@ -174,6 +175,13 @@ impl Records<'_> {
             }
         }
         Ok(true)
+    }
+
+    /// Counts a compare-and-swap write that lost to a concurrent change.
+    pub(super) fn lost_race(&self) {
+        if let Some(counters) = self.store.counters() {
+            counters.cas_conflict();
+        }
     }
 
     /// One write; Ok(false) when it lost a race.

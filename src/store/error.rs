@@ -5,6 +5,7 @@
 
 use std::io;
 
+use paranoid_core::metrics::StoreErrorKind;
 use paranoid_core::wire::WireError;
 
 /// Why a connection ended, or could not take a command. Every command
@@ -78,6 +79,30 @@ pub enum ExchangeError {
     Encode(#[from] WireError),
     #[error("no answer within {ms}ms")]
     Timeout { ms: u64 },
+}
+
+impl ExchangeError {
+    /// The failure as the metrics count it.
+    pub fn kind(&self) -> StoreErrorKind {
+        match self {
+            ExchangeError::Timeout { .. } => StoreErrorKind::Timeout,
+            ExchangeError::Encode(_) | ExchangeError::Conn(ConnError::Protocol(_)) => {
+                StoreErrorKind::Protocol
+            }
+            ExchangeError::Conn(ConnError::Connect(_) | ConnError::ConnectLogged) => {
+                StoreErrorKind::Connect
+            }
+            ExchangeError::Conn(ConnError::Busy) => StoreErrorKind::Busy,
+            ExchangeError::Conn(
+                ConnError::Send(_)
+                | ConnError::Recv(_)
+                | ConnError::Arm(_)
+                | ConnError::NoHandler(_)
+                | ConnError::Closed
+                | ConnError::Dropped,
+            ) => StoreErrorKind::Connection,
+        }
+    }
 }
 
 /// Why a request's session could not be looked up or written.

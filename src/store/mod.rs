@@ -16,9 +16,13 @@
 //! upstream keepalive module keeps its cache there), built on first use.
 
 use core::fmt;
+use std::time::Instant;
 
 use nginx_sys::ngx_log_t;
+use paranoid_core::metrics::StoreCommand;
 use paranoid_core::wire::{self, Reply, Request};
+
+use crate::metrics::Counters;
 
 pub mod address;
 mod connection;
@@ -30,6 +34,7 @@ mod server;
 mod slot;
 
 pub use address::Address;
+use error::ExchangeError;
 pub use error::StoreError;
 use server::Server;
 
@@ -38,17 +43,28 @@ use server::Server;
 pub struct Store {
     servers: Vec<Server>,
     names: Vec<String>,
+    counters: Option<&'static Counters>,
 }
 
 impl Store {
-    pub fn new(addresses: &'static [Address], keepalive: usize) -> Store {
+    pub fn new(
+        addresses: &'static [Address],
+        keepalive: usize,
+        counters: Option<&'static Counters>,
+    ) -> Store {
         Store {
             servers: addresses
                 .iter()
-                .map(|a| Server::new(a, keepalive))
+                .map(|a| Server::new(a, keepalive, counters))
                 .collect(),
             names: addresses.iter().map(|a| a.name.clone()).collect(),
+            counters,
         }
+    }
+
+    /// The configuration's counters, if the module is in use.
+    pub fn counters(&self) -> Option<&'static Counters> {
+        self.counters
     }
 
     /// Sends `req` to the server owning its key and returns the reply,
@@ -64,13 +80,17 @@ impl Store {
         }
         let index = wire::route(req.key(), &self.names);
         let server = self.servers.get(index).ok_or(StoreError::NotConfigured)?;
-        server
-            .exchange(req, timeout_ms, log)
-            .await
-            .map_err(|source| StoreError::Server {
-                server: self.names.get(index).cloned().unwrap_or_default(),
-                source,
-            })
+        let started = self.counters.map(|_| Instant::now());
+        let result = server.exchange(req, timeout_ms, log).await;
+        if let (Some(counters), Some(started)) = (self.counters, started) {
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let failed = result.as_ref().err().map(ExchangeError::kind);
+            counters.exchange(StoreCommand::of(req), micros, failed);
+        }
+        result.map_err(|source| StoreError::Server {
+            server: self.names.get(index).cloned().unwrap_or_default(),
+            source,
+        })
     }
 }
 

@@ -16,6 +16,7 @@ use nginx_sys::{
 use ngx::core::Status;
 
 use super::error::ConnError;
+use crate::metrics::Counters;
 
 /// Bytes asked of one recv().
 const RECV_CHUNK: usize = 4096;
@@ -29,13 +30,19 @@ pub struct Peer {
     /// `c->data` points at it: boxed, it stays put when the `Peer` moves,
     /// and it is freed only after the connection is closed.
     owner: Box<Owner>,
+    /// Counts the connection open until it is closed.
+    counters: Option<&'static Counters>,
 }
 
 impl Peer {
     /// Starts connecting to `addr`. nginx logs a connect() that fails at
     /// once through `log`; the connection logs through the cycle's log
     /// afterwards, as it outlives the request that opened it.
-    pub fn connect(addr: &ngx_addr_t, log: *mut ngx_log_t) -> Result<Peer, ConnError> {
+    pub fn connect(
+        addr: &ngx_addr_t,
+        log: *mut ngx_log_t,
+        counters: Option<&'static Counters>,
+    ) -> Result<Peer, ConnError> {
         // SAFETY: an all-zero peer connection is nginx's initial state.
         let mut pc: ngx_peer_connection_t = unsafe { core::mem::zeroed() };
         pc.sockaddr = addr.sockaddr;
@@ -72,10 +79,14 @@ impl Peer {
             (*conn.read).handler = Some(wake_owner);
             (*conn.write).handler = Some(wake_owner);
         }
+        if let Some(counters) = counters {
+            counters.connections(1);
+        }
         Ok(Peer {
             c,
             connected: rc == Status::NGX_OK,
             owner,
+            counters,
         })
     }
 
@@ -213,6 +224,9 @@ impl Drop for Peer {
         // epoll, the posted queue and the timers, so no handler reads the
         // owner cell after this.
         unsafe { ngx_close_connection(self.c.as_ptr()) };
+        if let Some(counters) = self.counters {
+            counters.connections(-1);
+        }
     }
 }
 

@@ -16,11 +16,13 @@ use super::error::{ConnError, ExchangeError};
 use super::peer::Peer;
 use super::pipeline::{Pipeline, MAX_IN_FLIGHT};
 use super::slot::Slot;
+use crate::metrics::Counters;
 
 pub struct Server {
     /// The configuration's address: it outlives the worker's connections.
     address: &'static Address,
     pool: Rc<Pool>,
+    counters: Option<&'static Counters>,
 }
 
 /// A server's connections. Each is owned by its task, which ends it; the
@@ -46,9 +48,14 @@ impl Pool {
 }
 
 impl Server {
-    pub fn new(address: &'static Address, keepalive: usize) -> Server {
+    pub fn new(
+        address: &'static Address,
+        keepalive: usize,
+        counters: Option<&'static Counters>,
+    ) -> Server {
         Server {
             address,
+            counters,
             pool: Rc::new(Pool {
                 conns: RefCell::new(Vec::new()),
                 keepalive,
@@ -99,7 +106,7 @@ impl Server {
         if count >= self.pool.keepalive.max(1) {
             return Err(ConnError::Busy.into());
         }
-        let peer = Peer::connect(self.address.peer(), log)?;
+        let peer = Peer::connect(self.address.peer(), log, self.counters)?;
         let pipeline = Rc::new(Pipeline::default());
         // Before the owner runs: a command that does not encode leaves no
         // connection behind (dropping the peer closes it).
