@@ -9,26 +9,8 @@ use nginx_sys::{
 };
 use ngx::core::{Buffer, Status};
 use ngx::http::{HTTPStatus, Request};
-use paranoid_core::metrics::render::{self, JSON_TYPE, PROMETHEUS_TYPE};
+use paranoid_core::metrics::render::{self, Format, JSON_TYPE, PROMETHEUS_TYPE};
 use paranoid_core::metrics::Counters;
-
-/// What `?format=` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Prometheus,
-    Json,
-}
-
-impl Format {
-    /// None: a value this endpoint does not speak.
-    fn of(arg: Option<&[u8]>) -> Option<Format> {
-        match arg {
-            None | Some(b"prometheus") => Some(Format::Prometheus),
-            Some(b"json") => Some(Format::Json),
-            Some(_) => None,
-        }
-    }
-}
 
 /// nginx content handler of a `paranoid_session_metrics` location.
 ///
@@ -110,19 +92,5 @@ unsafe fn set_content_type(r: *mut ngx_http_request_t, content_type: &'static st
             data: content_type.as_ptr().cast_mut(),
         };
         out.content_type_lowcase = core::ptr::null_mut();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn format_argument() {
-        assert_eq!(Format::of(None), Some(Format::Prometheus));
-        assert_eq!(Format::of(Some(b"prometheus")), Some(Format::Prometheus));
-        assert_eq!(Format::of(Some(b"json")), Some(Format::Json));
-        assert_eq!(Format::of(Some(b"JSON")), None);
-        assert_eq!(Format::of(Some(b"")), None);
     }
 }

@@ -14,6 +14,25 @@ pub const PROMETHEUS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// `Content-Type` of [`json`]'s output.
 pub const JSON_TYPE: &str = "application/json";
 
+/// What the endpoint's `?format=` argument asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Prometheus,
+    Json,
+}
+
+impl Format {
+    /// The argument's value (None: not given); None back for a value the
+    /// endpoint does not speak.
+    pub fn of(arg: Option<&[u8]>) -> Option<Format> {
+        match arg {
+            None | Some(b"prometheus") => Some(Format::Prometheus),
+            Some(b"json") => Some(Format::Json),
+            Some(_) => None,
+        }
+    }
+}
+
 impl AppCommand {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,4 +1,4 @@
-use super::render::{json, prometheus};
+use super::render::{json, prometheus, Format};
 use super::*;
 use crate::record::{Pointer, Session};
 
@@ -383,4 +383,13 @@ fn seconds_are_written_exactly() {
         value(&text, "paranoid_session_store_latency_seconds_sum"),
         "1.5"
     );
+}
+
+#[test]
+fn format_argument() {
+    assert_eq!(Format::of(None), Some(Format::Prometheus));
+    assert_eq!(Format::of(Some(b"prometheus")), Some(Format::Prometheus));
+    assert_eq!(Format::of(Some(b"json")), Some(Format::Json));
+    assert_eq!(Format::of(Some(b"JSON")), None);
+    assert_eq!(Format::of(Some(b"")), None);
 }
