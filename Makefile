@@ -8,7 +8,7 @@
 #               for Debian's nginx: apt install ./build/libnginx-mod-...deb
 #
 # Other targets: build, build-debian, unit, prove, prove-debian, test-addon,
-# test-nossl, test-nginx-suite, test-asan, lint, bench, clean.
+# test-nossl, test-nginx-suite, test-asan, test-deb, lint, bench, clean.
 
 MODULE      := ngx_http_paranoid_session_module
 CARGO       ?= cargo
@@ -29,7 +29,7 @@ CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 ROOT_GLOBALS := $(if $(filter 0,$(shell id -u)),user root;,)
 
 .PHONY: help deps build build-debian unit prove prove-debian test test-addon \
-	test-nossl test-nginx-suite lint demo bench clean deb
+	test-nossl test-nginx-suite lint demo bench clean deb test-deb
 
 help:
 	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -121,6 +121,13 @@ deb:
 	@scripts/deps.sh $(DEB_PACKAGES)
 	$(CARGO) fetch
 	CARGO="$(CARGO)" scripts/deb-build.sh
+
+# The package installed into this machine's nginx with apt, checked with
+# lintian, nginx -t on the stock configuration and a separate nginx serving
+# a session through the installed module, then purged (scripts/test-deb.sh).
+test-deb: deb
+	@scripts/deps.sh $(DEB_PACKAGES) lintian curl
+	scripts/test-deb.sh
 
 lint:
 	$(CARGO) fmt --all --check
