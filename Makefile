@@ -115,7 +115,7 @@ test-asan:
 # dpkg-buildpackage from a clean copy of the tree (debian/, see
 # scripts/deb-build.sh). `cargo fetch` is the only step that may need the
 # network; the package build itself runs cargo --frozen.
-DEB_PACKAGES := dpkg-dev debhelper
+DEB_PACKAGES := build-essential dpkg-dev debhelper
 
 deb:
 	@scripts/deps.sh $(DEB_PACKAGES)
