@@ -4,8 +4,11 @@
 #   make test   install what is missing, build, run every test against the
 #               bundled nginx (1.28) and Debian's nginx (1.22)
 #
+#   make deb    build/libnginx-mod-http-paranoid-session_<version>_<arch>.deb
+#               for Debian's nginx: apt install ./build/libnginx-mod-...deb
+#
 # Other targets: build, build-debian, unit, prove, prove-debian, test-addon,
-# test-nossl, test-nginx-suite, test-asan, lint, bench, clean.
+# test-nossl, test-nginx-suite, test-asan, test-deb, lint, bench, clean.
 
 MODULE      := ngx_http_paranoid_session_module
 CARGO       ?= cargo
@@ -26,10 +29,10 @@ CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 ROOT_GLOBALS := $(if $(filter 0,$(shell id -u)),user root;,)
 
 .PHONY: help deps build build-debian unit prove prove-debian test test-addon \
-	test-nossl test-nginx-suite lint demo bench clean
+	test-nossl test-nginx-suite lint demo bench clean deb test-deb
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh
@@ -107,6 +110,24 @@ test-nginx-suite:
 test-asan:
 	@scripts/deps.sh clang libclang-rt-14-dev llvm
 	PROVE_JOBS=$(PROVE_JOBS) TESTS="$(TESTS)" scripts/asan.sh
+
+# The Debian package of the module for Debian's nginx, built by
+# dpkg-buildpackage from a clean copy of the tree (debian/, see
+# scripts/deb-build.sh). `cargo fetch` is the only step that may need the
+# network; the package build itself runs cargo --frozen.
+DEB_PACKAGES := build-essential dpkg-dev debhelper
+
+deb:
+	@scripts/deps.sh $(DEB_PACKAGES)
+	$(CARGO) fetch
+	CARGO="$(CARGO)" scripts/deb-build.sh
+
+# The package installed into this machine's nginx with apt, checked with
+# lintian, nginx -t on the stock configuration and a separate nginx serving
+# a session through the installed module, then purged (scripts/test-deb.sh).
+test-deb: deb
+	@scripts/deps.sh $(DEB_PACKAGES) lintian curl
+	scripts/test-deb.sh
 
 lint:
 	$(CARGO) fmt --all --check
