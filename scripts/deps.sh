@@ -15,6 +15,11 @@ packages=(
     libnginx-mod-stream libnginx-mod-stream-geoip
     # the session store, and what the tests use
     memcached openssl perl libio-socket-ssl-perl
+    # promtool and a Prometheus server, which t/paranoid_metrics_prometheus.t
+    # runs against the metrics exposition. The package also starts a system
+    # Prometheus on :9090; the test never uses it (it starts its own on a
+    # free loopback port), so it is left alone here
+    prometheus
 )
 # Extra packages a caller needs (e.g. "wrk" for the benchmark).
 packages+=("$@")
