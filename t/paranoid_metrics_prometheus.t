@@ -95,7 +95,7 @@ my $d = $t->testdir();
 memcached_start($t, 11211);
 $t->run();
 
-$t->plan(38);
+$t->plan(39);
 
 ###############################################################################
 
@@ -155,6 +155,11 @@ is($m{'paranoid_session_store_latency_seconds_bucket{le="+Inf"}'}, $commands,
 my ($rc, $lint) = promtool_check($text);
 is($rc, 0, 'promtool check metrics: exit 0');
 is($lint, '', 'promtool check metrics: no problems');
+
+# the alert rules README offers use these metrics and are valid rules
+my $rules = "$FindBin::Bin/../nginx-conf/prometheus-alerts.yml";
+my $checked = `$PROMTOOL check rules $rules 2>&1`;
+is($? >> 8, 0, 'promtool check rules: the example alerts') or diag($checked);
 
 # the metrics location is not a checked request
 
