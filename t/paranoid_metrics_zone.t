@@ -31,8 +31,8 @@ my $t = Test::Nginx->new()->has(qw/http/)->has_daemon('memcached');
 
 plan(skip_all => 'needs /proc/PID/maps') unless -r "/proc/$$/maps";
 
-# The zone's size (src/metrics/zone.rs): eight 4 KiB pages.
-my $ZONE = 8 * 4096;
+# The zone's size (src/metrics/zone.rs): sixteen 4 KiB pages.
+my $ZONE = 16 * 4096;
 
 sub conf {
 	my ($t, $on) = @_;

@@ -6,6 +6,10 @@
 //! all zeros (a freshly allocated zone) is a valid, empty set. A worker adds
 //! with relaxed increments: each counter is exact, and a scrape sees each
 //! counter's latest value (not one instant of all of them).
+//!
+//! [`Shards`] gives each worker its own [`Counters`] on its own cache
+//! lines, so that workers on different CPUs never fight over a line; a
+//! scrape sums them.
 
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -138,10 +142,61 @@ pub const LATENCY_BOUNDS_US: [u64; 14] = [
 
 /// Written in the first word of a zone's counters: a zone that nginx kept
 /// over a reload is reused only if it holds this very layout.
-pub const MAGIC: u64 = 0x7073_6d65_7472_0001 ^ (core::mem::size_of::<Counters>() as u64);
+pub const MAGIC: u64 = 0x7073_6d65_7472_0002 ^ (core::mem::size_of::<Shards>() as u64);
 
-/// The counters of one nginx configuration, shared by its workers.
+/// Per-worker counters: worker `n` adds to slot `n % SHARDS`.
+pub const SHARDS: usize = 32;
+
+/// The counters of one nginx configuration: one [`Counters`] per worker
+/// slot. Workers beyond [`SHARDS`], and the old workers of a reload still
+/// finishing their requests, share slots: still exact, only slower.
 #[repr(C)]
+#[derive(Debug)]
+pub struct Shards {
+    slots: [Counters; SHARDS],
+}
+
+impl Shards {
+    pub fn new() -> Shards {
+        Shards {
+            slots: core::array::from_fn(|_| Counters::new()),
+        }
+    }
+
+    /// The counters worker `worker` adds to.
+    pub fn slot(&self, worker: usize) -> &Counters {
+        &self.slots[worker % SHARDS]
+    }
+
+    /// Whether these shards were marked by [`Shards::mark`] with this
+    /// layout.
+    pub fn is_marked(&self) -> bool {
+        self.slots[0].magic.load(Ordering::Relaxed) == MAGIC
+    }
+
+    pub fn mark(&self) {
+        self.slots[0].magic.store(MAGIC, Ordering::Relaxed);
+    }
+
+    /// Every worker's counters summed, for the exposition.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut total = self.slots[0].snapshot();
+        for slot in &self.slots[1..] {
+            total.add(&slot.snapshot());
+        }
+        total
+    }
+}
+
+impl Default for Shards {
+    fn default() -> Shards {
+        Shards::new()
+    }
+}
+
+/// The counters of one worker (see [`Shards`]), on cache lines of their
+/// own.
+#[repr(C, align(64))]
 #[derive(Debug)]
 pub struct Counters {
     magic: AtomicU64,
@@ -184,16 +239,6 @@ impl Counters {
             connections: AtomicI64::new(0),
             failure_policy: Default::default(),
         }
-    }
-
-    /// Whether these counters were marked by [`Counters::mark`] with this
-    /// layout.
-    pub fn is_marked(&self) -> bool {
-        self.magic.load(Ordering::Relaxed) == MAGIC
-    }
-
-    pub fn mark(&self) {
-        self.magic.store(MAGIC, Ordering::Relaxed);
     }
 
     /// A checked request's status, and what its plan did to sessions.
@@ -281,7 +326,7 @@ impl Counters {
             latency_count: latency.iter().sum(),
             latency,
             latency_sum_us: load(&self.latency_sum_us),
-            connections: self.connections.load(Ordering::Relaxed).max(0) as u64,
+            connections: self.connections.load(Ordering::Relaxed),
             failure_deny: load(&self.failure_policy[0]),
             failure_allow: load(&self.failure_policy[1]),
         }
@@ -339,9 +384,44 @@ pub struct Snapshot {
     pub latency: Vec<u64>,
     pub latency_count: u64,
     pub latency_sum_us: u64,
-    pub connections: u64,
+    /// Opened minus closed (a worker may close what another slot's worker
+    /// opened only when slots are shared, so one slot may be negative);
+    /// the exposition shows at least 0.
+    pub connections: i64,
     pub failure_deny: u64,
     pub failure_allow: u64,
+}
+
+fn add_all(into: &mut [u64], from: &[u64]) {
+    for (a, b) in into.iter_mut().zip(from) {
+        *a += b;
+    }
+}
+
+impl Snapshot {
+    /// Adds another worker's values.
+    pub fn add(&mut self, other: &Snapshot) {
+        add_all(&mut self.requests, &other.requests);
+        for (row, other_row) in self.violations.iter_mut().zip(&other.violations) {
+            add_all(row, other_row);
+        }
+        add_all(&mut self.sessions, &other.sessions);
+        add_all(&mut self.app_commands, &other.app_commands);
+        add_all(&mut self.store_commands, &other.store_commands);
+        add_all(&mut self.store_errors, &other.store_errors);
+        self.cas_conflicts += other.cas_conflicts;
+        add_all(&mut self.latency, &other.latency);
+        self.latency_count += other.latency_count;
+        self.latency_sum_us += other.latency_sum_us;
+        self.connections += other.connections;
+        self.failure_deny += other.failure_deny;
+        self.failure_allow += other.failure_allow;
+    }
+
+    /// Open connections as shown: never below 0.
+    pub fn open_connections(&self) -> u64 {
+        self.connections.max(0) as u64
+    }
 }
 
 #[cfg(test)]

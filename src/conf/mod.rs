@@ -14,7 +14,7 @@ use ngx::ngx_conf_log_error;
 pub mod commands;
 pub mod complex;
 
-use crate::metrics::{self, Counters};
+use crate::metrics::{self, Counters, Shards};
 use crate::store::{Address, Store};
 use crate::ParanoidSessionModule;
 use complex::{ComplexError, ComplexValue};
@@ -47,12 +47,18 @@ impl MainConf {
             .get_or_init(|| Store::new(&self.servers, self.keepalive() as usize, self.counters()))
     }
 
-    /// The configuration's counters (None: no location uses the module).
-    pub fn counters(&self) -> Option<&'static Counters> {
+    /// The configuration's counters, every worker's (None: no location
+    /// uses the module).
+    pub fn shards(&self) -> Option<&'static Shards> {
         // SAFETY: the zone was added to this configuration's cycle, which
         // outlives its MainConf.
         self.metrics
-            .and_then(|zone| unsafe { metrics::zone::counters(zone) })
+            .and_then(|zone| unsafe { metrics::zone::shards(zone) })
+    }
+
+    /// This worker's counters.
+    pub fn counters(&self) -> Option<&'static Counters> {
+        self.shards().map(|s| s.slot(metrics::worker_slot()))
     }
 }
 

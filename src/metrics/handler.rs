@@ -10,7 +10,7 @@ use nginx_sys::{
 use ngx::core::{Buffer, Status};
 use ngx::http::{HTTPStatus, Request};
 use paranoid_core::metrics::render::{self, Format, JSON_TYPE, PROMETHEUS_TYPE};
-use paranoid_core::metrics::Counters;
+use paranoid_core::metrics::Shards;
 
 /// nginx content handler of a `paranoid_session_metrics` location.
 ///
@@ -32,9 +32,9 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(format) = Format::of(unsafe { format_arg(r) }) else {
         return NGX_HTTP_BAD_REQUEST as ngx_int_t;
     };
-    let snapshot = super::of_request(r)
-        .map(Counters::snapshot)
-        .unwrap_or_else(|| Counters::new().snapshot());
+    let snapshot = super::shards_of_request(r)
+        .map(Shards::snapshot)
+        .unwrap_or_else(|| Shards::new().snapshot());
     let (body, content_type) = match format {
         Format::Prometheus => (render::prometheus(&snapshot), PROMETHEUS_TYPE),
         Format::Json => (render::json(&snapshot), JSON_TYPE),

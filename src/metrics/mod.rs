@@ -11,14 +11,28 @@ pub mod zone;
 
 use nginx_sys::ngx_http_request_t;
 use ngx::http::HttpModuleMainConf;
-pub use paranoid_core::metrics::Counters;
+pub use paranoid_core::metrics::{Counters, Shards};
 
 use crate::ParanoidSessionModule;
 
-/// The counters of `r`'s configuration, if it has a zone.
+/// This worker's counters in `r`'s configuration, if it has a zone.
 pub fn of_request(r: *mut ngx_http_request_t) -> Option<&'static Counters> {
     // SAFETY: main_conf of a live request holds this module's MainConf at
     // its ctx_index.
     let r = unsafe { ngx::http::Request::from_ngx_http_request(r) };
     ParanoidSessionModule::main_conf(r).and_then(|main| main.counters())
+}
+
+/// This process's slot: worker `n` of the cycle (0 in the master).
+pub fn worker_slot() -> usize {
+    // SAFETY: ngx_worker is set once by nginx before a worker serves
+    // anything, and only read afterwards.
+    unsafe { nginx_sys::ngx_worker }
+}
+
+/// Every worker's counters in `r`'s configuration, for the exposition.
+pub fn shards_of_request(r: *mut ngx_http_request_t) -> Option<&'static Shards> {
+    // SAFETY: as in `of_request`.
+    let r = unsafe { ngx::http::Request::from_ngx_http_request(r) };
+    ParanoidSessionModule::main_conf(r).and_then(|main| main.shards())
 }

@@ -16,7 +16,7 @@ use ngx::core::Status;
 use ngx::http::HttpModule;
 use ngx::ngx_string;
 
-use super::Counters;
+use super::Shards;
 use crate::conf::MainConf;
 use crate::ParanoidSessionModule;
 
@@ -25,9 +25,9 @@ use crate::ParanoidSessionModule;
 /// "already declared for a different use".
 pub const ZONE_NAME: ngx_str_t = ngx_string!("paranoid_session_metrics");
 
-/// Eight pages: nginx's slab allocator needs a few for itself, and the
-/// counters take one chunk.
-const ZONE_SIZE: usize = 8 * 4096;
+/// Sixteen pages: the slab allocator's own pages, and the counters of 32
+/// worker slots (16 KB).
+const ZONE_SIZE: usize = 16 * 4096;
 
 /// Why the zone could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +59,12 @@ pub fn ensure(cf: &mut ngx_conf_t, main: &mut MainConf) -> Result<(), ZoneError>
 ///
 /// # Safety
 /// `zone` is a zone [`ensure`] added, of a cycle that is still alive.
-pub unsafe fn counters(zone: NonNull<ngx_shm_zone_t>) -> Option<&'static Counters> {
+pub unsafe fn shards(zone: NonNull<ngx_shm_zone_t>) -> Option<&'static Shards> {
     // SAFETY: the caller's contract; data is null or set by init.
     let data = unsafe { zone.as_ref().data };
-    // SAFETY: init sets data only to a marked `Counters` inside the zone's
+    // SAFETY: init sets data only to marked `Shards` inside the zone's
     // mapping, which lives as long as any cycle using it.
-    unsafe { data.cast::<Counters>().as_ref() }
+    unsafe { data.cast::<Shards>().as_ref() }
 }
 
 /// nginx's zone initializer: reuse the counters of the zone kept over a
@@ -77,7 +77,7 @@ unsafe extern "C" fn init(zone: *mut ngx_shm_zone_t, old: *mut c_void) -> ngx_in
     let zone = unsafe { &mut *zone };
     // SAFETY: old is null or the data this function set in the previous
     // cycle's zone, which nginx kept (same name, size and tag).
-    if let Some(previous) = unsafe { old.cast::<Counters>().as_ref() } {
+    if let Some(previous) = unsafe { old.cast::<Shards>().as_ref() } {
         if previous.is_marked() {
             zone.data = old;
             return Status::NGX_OK.into();
@@ -85,13 +85,14 @@ unsafe extern "C" fn init(zone: *mut ngx_shm_zone_t, old: *mut c_void) -> ngx_in
     }
     let pool = zone.shm.addr.cast::<ngx_slab_pool_t>();
     // SAFETY: nginx made the zone's start a slab pool before calling init.
-    let data = unsafe { ngx_slab_calloc(pool, size_of::<Counters>()) };
-    // SAFETY: zeroed memory of the right size, aligned by the slab
-    // allocator to at least 8 bytes; all zeros is a valid `Counters`.
-    let Some(counters) = (unsafe { data.cast::<Counters>().as_ref() }) else {
+    let data = unsafe { ngx_slab_calloc(pool, size_of::<Shards>()) };
+    // SAFETY: zeroed memory of the right size, page-aligned by the slab
+    // allocator (it is larger than half a page), so each slot's 64-byte
+    // alignment holds; all zeros is a valid `Shards`.
+    let Some(shards) = (unsafe { data.cast::<Shards>().as_ref() }) else {
         return Status::NGX_ERROR.into();
     };
-    counters.mark();
+    shards.mark();
     zone.data = data;
     Status::NGX_OK.into()
 }

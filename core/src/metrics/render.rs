@@ -247,7 +247,7 @@ pub fn prometheus(s: &Snapshot) -> String {
         "gauge",
         "memcached connections open, all workers together.",
     )
-    .count(&[], s.connections);
+    .count(&[], s.open_connections());
 
     let mut f = Family::new(
         o,
@@ -315,7 +315,8 @@ pub fn json(s: &Snapshot) -> String {
     let _ = write!(
         o,
         ",\"cas_conflicts\":{},\"connections\":{},\"latency\":{{\"buckets\":[",
-        s.cas_conflicts, s.connections
+        s.cas_conflicts,
+        s.open_connections()
     );
     let mut cumulative = 0;
     for (i, bound) in LATENCY_BOUNDS_US.iter().enumerate() {

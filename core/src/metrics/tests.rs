@@ -189,17 +189,52 @@ fn connections_never_render_negative() {
     c.connections(1);
     c.connections(1);
     c.connections(-1);
-    assert_eq!(c.snapshot().connections, 1);
+    assert_eq!(c.snapshot().open_connections(), 1);
     c.connections(-5);
-    assert_eq!(c.snapshot().connections, 0);
+    assert_eq!(c.snapshot().open_connections(), 0);
 }
 
 #[test]
 fn marking_and_a_zeroed_zone() {
-    let c = Counters::new();
-    assert!(!c.is_marked(), "a fresh zone is all zeros: unmarked");
-    c.mark();
-    assert!(c.is_marked());
+    let s = Shards::new();
+    assert!(!s.is_marked(), "a fresh zone is all zeros: unmarked");
+    s.mark();
+    assert!(s.is_marked());
+    assert_eq!(
+        s.snapshot(),
+        Shards::new().snapshot(),
+        "the mark is no count"
+    );
+}
+
+#[test]
+fn shards_sum_every_worker() {
+    let s = Shards::new();
+    s.slot(0)
+        .decided(&plan(Status::New, vec![add()]), OnViolation::Clear);
+    s.slot(1)
+        .decided(&plan(Status::New, vec![add()]), OnViolation::Clear);
+    s.slot(SHARDS + 1).request(Status::Valid);
+    s.slot(5)
+        .exchange(StoreCommand::Get, 60, Some(StoreErrorKind::Busy));
+    s.slot(5).connections(2);
+    // a worker sharing slot 6 closed what its slot-mate opened
+    s.slot(6).connections(1);
+    s.slot(SHARDS + 6).connections(-1);
+    s.slot(7).connections(-1);
+    let total = s.snapshot();
+    assert_eq!(total.requests, [2, 1, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(total.sessions[0], 2);
+    assert_eq!(total.store_commands[0], 1);
+    assert_eq!(total.store_errors[4], 1);
+    assert_eq!(total.latency[1], 1);
+    assert_eq!(total.latency_count, 1);
+    assert_eq!(total.open_connections(), 1);
+    assert_eq!(
+        core::ptr::from_ref(s.slot(3)) as usize % 64,
+        0,
+        "each worker's counters start a cache line"
+    );
 }
 
 /// Samples of an exposition: `name{labels}` → value.
