@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # Runs the demo in the foreground: a memcached on 127.0.0.1:11212 and nginx
-# on 127.0.0.1:8080 with nginx-conf/demo.conf. Ctrl-C stops both.
+# on 127.0.0.1:8080 (the page) and 127.0.0.1:8081 (the stand-in
+# application) with nginx-conf/demo.conf. Ctrl-C (or SIGTERM) stops both.
+#
+# DEMO_PORT, DEMO_APP_PORT and DEMO_MEMCACHED_PORT move the three ports
+# (the configuration is copied with them rewritten) and DEMO_PREFIX the
+# nginx prefix (build/demo): scripts/demo-check.sh runs a second demo on
+# free ports beside a running one.
 set -euo pipefail
 
 nginx=${1:?usage: demo.sh NGINX MODULE}
 module=${2:?usage: demo.sh NGINX MODULE}
 top=$(cd "$(dirname "$0")/.." && pwd)
-prefix=$top/build/demo
-memcached_port=11212
+prefix=${DEMO_PREFIX:-$top/build/demo}
+port=${DEMO_PORT:-8080}
+app_port=${DEMO_APP_PORT:-8081}
+memcached_port=${DEMO_MEMCACHED_PORT:-11212}
 
 mkdir -p "$prefix/logs" "$prefix/conf" "$prefix/html"
 cp "$top/nginx-conf/demo-html/index.html" "$prefix/html/"
-cp "$top/nginx-conf/demo.conf" "$prefix/conf/nginx.conf"
+sed -e "s/127\.0\.0\.1:8080\b/127.0.0.1:$port/g" \
+    -e "s/127\.0\.0\.1:8081\b/127.0.0.1:$app_port/g" \
+    -e "s/127\.0\.0\.1:11212\b/127.0.0.1:$memcached_port/g" \
+    "$top/nginx-conf/demo.conf" > "$prefix/conf/nginx.conf"
 
 user=()
 [ "$(id -u)" -eq 0 ] && user=(-u root)
@@ -30,7 +41,7 @@ trap stop INT TERM EXIT
 globals="load_module $module; daemon off; pid $prefix/logs/nginx.pid;"
 [ "$(id -u)" -eq 0 ] && globals="$globals user root;"
 "$nginx" -p "$prefix/" -c conf/nginx.conf -g "$globals" -t -q
-echo "demo: http://127.0.0.1:8080/ (memcached on 127.0.0.1:$memcached_port); Ctrl-C stops"
+echo "demo: http://127.0.0.1:$port/ (memcached on 127.0.0.1:$memcached_port); Ctrl-C stops"
 "$nginx" -p "$prefix/" -c conf/nginx.conf -g "$globals" &
 nginx_pid=$!
 wait "$nginx_pid"
