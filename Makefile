@@ -7,8 +7,9 @@
 #   make deb    build/libnginx-mod-http-paranoid-session_<version>_<arch>.deb
 #               for Debian's nginx: apt install ./build/libnginx-mod-...deb
 #
-# Other targets: build, build-debian, unit, prove, prove-debian, test-addon,
-# test-nossl, test-nginx-suite, test-asan, test-deb, lint, bench, clean.
+# Other targets: build, build-debian, unit, prove, prove-debian, demo-check,
+# test-addon, test-nossl, test-nginx-suite, test-asan, test-deb, lint, bench,
+# clean.
 
 MODULE      := ngx_http_paranoid_session_module
 CARGO       ?= cargo
@@ -29,10 +30,10 @@ CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 ROOT_GLOBALS := $(if $(filter 0,$(shell id -u)),user root;,)
 
 .PHONY: help deps build build-debian unit prove prove-debian test test-addon \
-	test-nossl test-nginx-suite lint demo bench clean deb test-deb
+	test-nossl test-nginx-suite lint demo demo-check bench clean deb test-deb
 
 help:
-	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh
@@ -78,7 +79,7 @@ prove-debian: build-debian
 	TEST_NGINX_GLOBALS="$(ROOT_GLOBALS) load_module $(DEBIAN)/$(MODULE).so;" \
 	  prove -j$(PROVE_JOBS) -r $(TESTS)
 
-test: unit prove prove-debian
+test: unit prove prove-debian demo-check
 
 # nginx's own build system: ./configure --add-dynamic-module=. (slow: a
 # full nginx build and a release build of the module).
@@ -135,6 +136,14 @@ lint:
 
 demo: build
 	scripts/demo.sh $(VENDORED)/nginx $(VENDORED)/$(MODULE).so
+
+# The demo on free loopback ports (never 8080 or 11212), driven through its
+# own page by headless Chromium and chromedriver: a login, a theft under
+# each policy, a logout, an old nonce replayed; it checks what the page
+# shows and leaves a screenshot of each step in build/demo/ (about 35 s).
+demo-check: build
+	@scripts/deps.sh chromium chromium-driver
+	scripts/demo-check.sh $(VENDORED)/nginx $(VENDORED)/$(MODULE).so
 
 # Release build, then bench/run.sh: its own memcached and nginx on free
 # loopback ports, driven by wrk; prints one table. Knobs: BENCH_DURATION,
