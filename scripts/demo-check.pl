@@ -139,9 +139,13 @@ sub open_page {
 	sleep 0.1 until defined served() || time() > $end;
 }
 
-# A screenshot of the whole page, laptop width or phone width.
+# A screenshot of the whole page, laptop width or phone width, once the
+# counters are in.
 sub shot {
 	my ($name, $phone) = @_;
+	my $end = time() + $WAIT;
+	sleep 0.1 until js('return document.getElementById("metrics").dataset.loaded || null;')
+		|| time() > $end;
 	my ($w, $h) = $phone ? (390, 844) : (1280, 900);
 	cdp('Emulation.setDeviceMetricsOverride', { width => $w, height => $h,
 		deviceScaleFactor => 1, mobile => $phone ? JSON::PP::true
@@ -155,6 +159,17 @@ sub shot {
 	my $file = "$shots/$name.png";
 	open my $fh, '>:raw', $file or die "$file: $!\n";
 	print $fh decode_base64($png);
+	close $fh;
+	note("screenshot $file");
+}
+
+# A screenshot of one element.
+sub shot_of {
+	my ($name, $css) = @_;
+	my $e = find($css) // die "no $css on the page\n";
+	my $file = "$shots/$name.png";
+	open my $fh, '>:raw', $file or die "$file: $!\n";
+	print $fh decode_base64(wd(GET => "$s/element/$e/screenshot"));
 	close $fh;
 	note("screenshot $file");
 }
@@ -202,6 +217,10 @@ like(text('#theft-why'), qr/another address with another User-Agent/,
 is(text('#y-status'), 'new', 'theft, clear: the visitor gets a new session');
 is(text('#user'), '', 'theft, clear: the visitor is logged out');
 isnt(text('#uid'), $uid, 'theft, clear: the old session is gone');
+is(wait_text('#m-violations-fingerprint-clear', qr/^1$/), '1',
+	'theft, clear: counted as a fingerprint violation under clear');
+like(text('#m-last'), qr/fingerprint violation, clear \+1/,
+	'theft, clear: the counters say what the click did');
 shot('03-theft-clear');
 
 # 4. The theft under deny: 403, the session ended.
@@ -217,6 +236,8 @@ is(text('#a-code'), '403', 'theft, deny: 403 for the attacker');
 is(text('#a-uid'), 'none', 'theft, deny: with no session');
 is(text('#y-status'), 'new', 'theft, deny: the visitor gets a new session');
 is(text('#user'), '', 'theft, deny: the visitor is logged out');
+is(wait_text('#m-violations-fingerprint-deny', qr/^1$/), '1',
+	'theft, deny: counted under deny');
 shot('04-theft-deny');
 
 # 5. The theft under log: the attacker is in, as alice; the visitor goes on.
@@ -233,6 +254,8 @@ is(text('#a-uid'), $uid, 'theft, log: in the victim\'s session');
 is(text('#y-status'), 'valid', 'theft, log: the visitor\'s session goes on');
 is(text('#user'), 'alice', 'theft, log: the visitor is still alice');
 is(text('#uid'), $uid, 'theft, log: same session');
+is(wait_text('#m-violations-fingerprint-log', qr/^1$/), '1',
+	'theft, log: counted under log');
 shot('05-theft-log');
 
 # 6. The logout.
@@ -280,7 +303,27 @@ is(text('#r-violation'), 'nonce', 'replay after the window: of the nonce');
 is(text('#r-code'), '403', 'replay after the window: 403 (deny)');
 like(text('#replay-why'), qr/^Refused/, 'replay after the window: the page says why');
 is(text('#status'), 'new', 'replay after the window: the session ended');
+is(wait_text('#m-violations-nonce-deny', qr/^1$/), '1',
+	'replay after the window: counted as a nonce violation under deny');
 shot('08-replay-refused');
+
+# 8. The counters of the whole visit: four logins, one logout, four
+# thefts caught (three stolen cookies, one old nonce), none other.
+
+is(text('#m-application-login'), '4', 'counters: 4 logins');
+is(text('#m-application-logout'), '1', 'counters: 1 logout');
+is(text('#m-sessions-rotated'), '4', 'counters: 4 tokens rotated by the logins');
+cmp_ok(text('#m-sessions-destroyed'), '>=', 1, 'counters: the logout destroyed');
+is(text('#m-requests-violation'), '4', 'counters: 4 violating requests');
+my %caught = map { $_ => 1 }
+	qw/ fingerprint-clear fingerprint-deny fingerprint-log nonce-deny /;
+for my $r (qw/ fingerprint nonce secure_key /) {
+	for my $a (qw/ clear deny log /) {
+		is(text("#m-violations-$r-$a"), $caught{"$r-$a"} || 0,
+			"counters: $r violations under $a");
+	}
+}
+shot_of('09-counters', '#counters');
 
 done_testing();
 
