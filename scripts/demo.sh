@@ -31,8 +31,9 @@ memcached_pid=$!
 
 stop() {
     trap - INT TERM EXIT
-    [ -n "${nginx_pid:-}" ] && kill -QUIT "$nginx_pid" 2>/dev/null
-    kill "$memcached_pid" 2>/dev/null
+    # each step may find its process gone already (set -e is on)
+    if [ -n "${nginx_pid:-}" ]; then kill -QUIT "$nginx_pid" 2>/dev/null || true; fi
+    kill "$memcached_pid" 2>/dev/null || true
     wait 2>/dev/null || true
     echo "demo stopped"
 }
