@@ -26,20 +26,24 @@ rm -f "$shots"/*.png
 
 demo_pid=""
 driver_pid=""
+check_pid=""
 stop() {
     trap - EXIT INT TERM
-    [ -n "$driver_pid" ] && kill "$driver_pid" 2>/dev/null
-    [ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null
+    if [ -n "$check_pid" ]; then kill "$check_pid" 2>/dev/null || true; fi
+    # chromedriver and the Chromium it started: its own process group
+    if [ -n "$driver_pid" ]; then kill -- "-$driver_pid" 2>/dev/null || true; fi
+    if [ -n "$demo_pid" ]; then kill "$demo_pid" 2>/dev/null || true; fi
     wait 2>/dev/null || true
 }
-trap stop EXIT INT TERM
+trap stop EXIT
+trap 'stop; exit 130' INT TERM
 
 DEMO_PORT=$port DEMO_APP_PORT=$app_port DEMO_MEMCACHED_PORT=$memcached_port \
 DEMO_PREFIX=$prefix "$top/scripts/demo.sh" "$nginx" "$module" \
     > "$prefix/demo.out" 2>&1 &
 demo_pid=$!
 
-chromedriver --port="$driver_port" --log-path="$prefix/chromedriver.log" \
+setsid chromedriver --port="$driver_port" --log-path="$prefix/chromedriver.log" \
     > "$prefix/chromedriver.out" 2>&1 &
 driver_pid=$!
 
@@ -62,5 +66,8 @@ if [ -z "$ready" ]; then
     exit 1
 fi
 
+# in the background, so that a signal stops everything at once
 perl "$top/scripts/demo-check.pl" "http://127.0.0.1:$port" \
-    "http://127.0.0.1:$driver_port" "$shots" "$prefix/chrome-profile"
+    "http://127.0.0.1:$driver_port" "$shots" "$prefix/chrome-profile" &
+check_pid=$!
+wait "$check_pid"
