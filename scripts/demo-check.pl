@@ -100,9 +100,9 @@ sub type_into {
 
 # Polls until the element's text matches; returns the text seen last.
 sub wait_text {
-	my ($css, $re) = @_;
+	my ($css, $re, $wait) = @_;
 	my $t;
-	my $end = time() + $WAIT;
+	my $end = time() + ($wait // $WAIT);
 	while (time() < $end) {
 		$t = text($css);
 		return $t if defined $t && $t =~ $re;
@@ -324,6 +324,34 @@ for my $r (qw/ fingerprint nonce secure_key /) {
 	}
 }
 shot_of('09-counters', '#counters');
+
+# 9. With DEMO_CHECK_SLOW=1 (about 3 minutes more): a timed token cycle,
+# then the idle timeout.
+
+if ($ENV{DEMO_CHECK_SLOW}) {
+	login('alice');
+	$uid = text('#uid');
+	sleep 62;
+	click_and_load('#reload');
+	is(text('#status'), 'rotated', 'cycle: the token was cycled');
+	is(text('#resp-token'), 'new token cookie', 'cycle: a new token cookie');
+	is(text('#uid'), $uid, 'cycle: same session');
+	is(text('#user'), 'alice', 'cycle: same user');
+	is(text('#life-cycles'), '1', 'cycle: in the history');
+	like(text('#status-note'), qr/timed cycling/, 'cycle: the page says why');
+	is(wait_text('#m-sessions-cycled', qr/^1$/), '1', 'cycle: counted');
+	shot('10-token-cycled');
+
+	like(wait_text('#idle-deadline', qr/passed/, 150), qr/passed/,
+		'idle: the page says the idle timeout passed');
+	sleep 2;
+	click_and_load('#reload');
+	is(text('#status'), 'expired', 'idle: the session expired');
+	is(text('#user'), '', 'idle: nobody logged in');
+	isnt(text('#uid'), $uid, 'idle: a new session');
+	is(wait_text('#m-sessions-expired_idle', qr/^1$/), '1', 'idle: counted');
+	shot('11-expired');
+}
 
 done_testing();
 
