@@ -1,5 +1,6 @@
 //! `$paranoid_session_uid`, `$paranoid_session_status`,
-//! `$paranoid_session_violation` and `$paranoid_session_user`.
+//! `$paranoid_session_violation`, `$paranoid_session_user` and
+//! `$paranoid_session_created`.
 //!
 //! They are not cacheable: their value is decided in the access phase, and a
 //! `map` or `if` evaluated earlier must not pin an empty value.
@@ -21,13 +22,15 @@ enum Which {
     Status = 1,
     Violation = 2,
     User = 3,
+    Created = 4,
 }
 
-const VARIABLES: [(ngx_str_t, Which); 4] = [
+const VARIABLES: [(ngx_str_t, Which); 5] = [
     (ngx_string!("paranoid_session_uid"), Which::Uid),
     (ngx_string!("paranoid_session_status"), Which::Status),
     (ngx_string!("paranoid_session_violation"), Which::Violation),
     (ngx_string!("paranoid_session_user"), Which::User),
+    (ngx_string!("paranoid_session_created"), Which::Created),
 ];
 
 /// Adds the variables to nginx (called from preconfiguration).
@@ -63,6 +66,7 @@ fn value_of(r: *mut ngx_http_request_t, which: Which) -> &'static [u8] {
         Which::Status => state.status.map_or("", |s| s.as_str()).as_bytes(),
         Which::Violation => state.violation.map_or("", |v| v.as_str()).as_bytes(),
         Which::User => state.user.as_ref().map_or(&b""[..], |u| u.as_bytes()),
+        Which::Created => state.created.as_bytes(),
     }
 }
 
@@ -75,7 +79,8 @@ unsafe extern "C" fn get_variable(
         0 => Which::Uid,
         1 => Which::Status,
         2 => Which::Violation,
-        _ => Which::User,
+        3 => Which::User,
+        _ => Which::Created,
     };
     let value = value_of(r, which);
     // SAFETY: nginx calls get handlers with a value slot to fill.

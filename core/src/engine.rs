@@ -173,6 +173,8 @@ pub struct Plan {
     pub grace: Option<Grace>,
     /// Why the found session had expired (status `expired`).
     pub expiry: Option<Expiry>,
+    /// When the request's session began (Unix ms), with `uid`.
+    pub created_ms: Option<u64>,
 }
 
 /// Which timeout ended a session.
@@ -208,6 +210,7 @@ impl Plan {
             user: None,
             grace: None,
             expiry: None,
+            created_ms: None,
         }
     }
 }
@@ -477,6 +480,7 @@ fn new_session(
     }
     plan.cookies.insert(0, CookieOut::Token(token));
     plan.uid = Some(session.uid);
+    plan.created_ms = Some(session.created_ms);
     plan.writes.push(Write::Add {
         token_hash: hasher.token_hash(&token),
         session,
@@ -501,6 +505,7 @@ fn refresh(
     } = stored;
     let mut plan = Plan::new(Status::Valid);
     plan.uid = Some(session.uid);
+    plan.created_ms = Some(session.created_ms);
     plan.user.clone_from(&session.user);
     let grace_at = lifetime::grace_start(settings, req.now_ms);
     let mut changed = false;

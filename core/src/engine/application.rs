@@ -44,6 +44,7 @@ pub fn login(
     session.key_issued_ms = req.now_ms;
     let mut plan = Plan::new(Status::Rotated);
     plan.uid = Some(session.uid);
+    plan.created_ms = Some(session.created_ms);
     plan.user.clone_from(&session.user);
     plan.cookies.push(CookieOut::Token(token));
     plan.writes.push(Write::Add {

@@ -127,6 +127,7 @@ fn no_record_starts_a_new_session() {
         vec![CookieOut::Token([101; 32]), CookieOut::Nonce([103; 16])]
     );
     assert_eq!(plan.uid, Some([102; 16]));
+    assert_eq!(plan.created_ms, Some(NOW), "$paranoid_session_created");
     let [Write::Add {
         token_hash,
         session,
@@ -196,6 +197,11 @@ fn valid_session_needs_no_write() {
     let plan = run(&defaults(), &presented(), found(session()));
     assert_eq!(plan.status, Status::Valid);
     assert_eq!(plan.uid, Some([7; 16]));
+    assert_eq!(
+        plan.created_ms,
+        Some(NOW - 10_000),
+        "when it began, not now"
+    );
     assert!(plan.writes.is_empty(), "{:?}", plan.writes);
     assert!(plan.cookies.is_empty());
 }
@@ -243,6 +249,7 @@ fn fingerprint_mismatch_per_policy() {
     assert!(plan.deny);
     assert_eq!(plan.offender, Some([7; 16]));
     assert_eq!(plan.uid, None, "never the offended session's uid");
+    assert_eq!(plan.created_ms, None, "nor when it began");
 
     // log: marked, otherwise a valid request (nothing due here)
     let s = settings(|r| r.on_violation = Some(OnViolation::Log));

@@ -44,6 +44,7 @@ fn plan(status: Status, writes: Vec<Write>) -> Plan {
         user: None,
         grace: None,
         expiry: None,
+        created_ms: None,
     }
 }
 
