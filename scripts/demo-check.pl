@@ -188,6 +188,9 @@ open_page("$page/");
 is(text('#status'), 'new', 'first visit: a new session');
 like(text('#uid'), qr/^[0-9a-f]{32}$/, 'first visit: its uid');
 is(text('#user'), '', 'first visit: nobody logged in');
+like(text('#absolute-deadline'), qr/\(\d+:\d\d left, 600 s after it began at \d\d:\d\d:\d\d\)$/,
+	'first visit: the absolute deadline, from when the session began');
+my $began = (text('#absolute-deadline') =~ /began at (\S+)\)/)[0] // '';
 shot('01-first-visit');
 shot('01-first-visit-phone', 1);
 
@@ -197,6 +200,8 @@ login('alice');
 is(text('#status'), 'valid', 'login: the session is valid');
 is(text('#user'), 'alice', 'login: alice is the bound user');
 like(text('#did-note'), qr/login user=alice/, 'login: the page says how');
+like(text('#absolute-deadline'), qr/began at \Q$began\E\)$/,
+	'login: the session still began when it did');
 my $uid = text('#uid');
 shot('02-logged-in');
 
