@@ -189,7 +189,7 @@ unsafe fn conclude(
             state.status = Some(plan.status);
             state.violation = plan.violation;
             state.uid = plan.uid.map(|u| secret::hex(&u)).unwrap_or_default();
-            state.created = request_state::created_text(plan.created_ms);
+            state.created_ms = plan.created_ms;
             state.cookies = cookies;
             state.user = plan.user;
             state.session_key = key;

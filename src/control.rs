@@ -185,7 +185,7 @@ async unsafe fn apply(
             }
             state.status = Some(plan.status);
             state.uid = plan.uid.map(|u| secret::hex(&u)).unwrap_or_default();
-            state.created = request_state::created_text(plan.created_ms);
+            state.created_ms = plan.created_ms;
             state.session_key = session::commands::added_key(&plan, &settings.key_prefix);
             state.user = plan.user;
             ngx_log_error!(
@@ -222,7 +222,7 @@ async unsafe fn apply(
                 state.cookies = expire;
                 state.status = Some(Status::Destroyed);
                 state.uid.clear();
-                state.created.clear();
+                state.created_ms = None;
                 state.user = None;
                 state.session_key = None;
             }

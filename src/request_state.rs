@@ -39,8 +39,8 @@ pub struct RequestState {
     pub violation: Option<Violation>,
     /// 32 hex chars once the request has a session.
     pub uid: String,
-    /// `$paranoid_session_created`: when that session began, Unix seconds.
-    pub created: String,
+    /// `$paranoid_session_created`: when that session began, Unix ms.
+    pub created_ms: Option<u64>,
     /// `Set-Cookie` values for the header filter, sent once.
     pub cookies: Vec<String>,
     /// Keeps superseded values acceptable until the response leaves;
@@ -119,9 +119,4 @@ pub unsafe fn create(r: *mut ngx_http_request_t) -> Option<&'static mut RequestS
             .set_module_ctx(state.cast(), ParanoidSessionModule::module());
         Some(&mut *state)
     }
-}
-
-/// `$paranoid_session_created` for a session that began at `ms` (Unix ms).
-pub fn created_text(ms: Option<u64>) -> String {
-    ms.map(|ms| (ms / 1000).to_string()).unwrap_or_default()
 }

@@ -6,7 +6,7 @@
 //! `map` or `if` evaluated earlier must not pin an empty value.
 
 use nginx_sys::{
-    ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_int_t, ngx_str_t,
+    ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_int_t, ngx_pnalloc, ngx_str_t,
     ngx_variable_value_t, NGX_HTTP_VAR_NOCACHEABLE,
 };
 use ngx::core::Status;
@@ -66,7 +66,25 @@ fn value_of(r: *mut ngx_http_request_t, which: Which) -> &'static [u8] {
         Which::Status => state.status.map_or("", |s| s.as_str()).as_bytes(),
         Which::Violation => state.violation.map_or("", |v| v.as_str()).as_bytes(),
         Which::User => state.user.as_ref().map_or(&b""[..], |u| u.as_bytes()),
-        Which::Created => state.created.as_bytes(),
+        Which::Created => match state.created_ms {
+            // Formatted only when a configuration asks for it, into the
+            // request's pool: no cost to requests that never read it.
+            Some(ms) => in_pool(r, (ms / 1000).to_string().as_bytes()),
+            None => b"",
+        },
+    }
+}
+
+/// A copy of `text` in `r`'s pool (empty if the pool is exhausted).
+fn in_pool(r: *mut ngx_http_request_t, text: &[u8]) -> &'static [u8] {
+    // SAFETY: r is live; its pool outlives every use of the variable.
+    unsafe {
+        let buf = ngx_pnalloc((*r).pool, text.len()).cast::<u8>();
+        if buf.is_null() {
+            return b"";
+        }
+        core::ptr::copy_nonoverlapping(text.as_ptr(), buf, text.len());
+        core::slice::from_raw_parts(buf, text.len())
     }
 }
 
