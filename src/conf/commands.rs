@@ -456,14 +456,7 @@ const fn loc_command(
     args: u32,
     handler: *const Handler<LocConf>,
 ) -> ngx_command_t {
-    ngx_command_t {
-        name,
-        type_: (ANY_LEVEL | args) as ngx_uint_t,
-        set: Some(set_loc),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: handler.cast_mut().cast(),
-    }
+    loc_command_in(ANY_LEVEL, name, args, handler)
 }
 
 /// A directive of `location` blocks only (a content handler).
@@ -472,9 +465,18 @@ const fn loc_only_command(
     args: u32,
     handler: *const Handler<LocConf>,
 ) -> ngx_command_t {
+    loc_command_in(NGX_HTTP_LOC_CONF, name, args, handler)
+}
+
+const fn loc_command_in(
+    contexts: u32,
+    name: ngx_str_t,
+    args: u32,
+    handler: *const Handler<LocConf>,
+) -> ngx_command_t {
     ngx_command_t {
         name,
-        type_: (NGX_HTTP_LOC_CONF | args) as ngx_uint_t,
+        type_: (contexts | args) as ngx_uint_t,
         set: Some(set_loc),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: 0,
