@@ -281,11 +281,7 @@ fn count(
         }
     };
     if applied {
-        counters.app_command(match command {
-            Command::Login { .. } => AppCommand::Login,
-            Command::Logout => AppCommand::Logout,
-            Command::LogoutEverywhere { .. } => AppCommand::LogoutEverywhere,
-        });
+        counters.app_command(AppCommand::of(command));
     }
 }
 

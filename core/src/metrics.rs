@@ -13,6 +13,7 @@
 
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use crate::control::Command;
 use crate::engine::{Expiry, Plan, Status, Violation, Write};
 use crate::settings::{OnViolation, StoreFailure};
 use crate::wire::Request;
@@ -71,6 +72,16 @@ pub enum AppCommand {
     Login,
     Logout,
     LogoutEverywhere,
+}
+
+impl AppCommand {
+    pub fn of(command: &Command) -> AppCommand {
+        match command {
+            Command::Login { .. } => AppCommand::Login,
+            Command::Logout => AppCommand::Logout,
+            Command::LogoutEverywhere { .. } => AppCommand::LogoutEverywhere,
+        }
+    }
 }
 
 pub const APP_COMMANDS: [AppCommand; 3] = [

@@ -429,3 +429,16 @@ fn format_argument() {
     assert_eq!(Format::of(Some(b"JSON")), None);
     assert_eq!(Format::of(Some(b"")), None);
 }
+
+#[test]
+fn app_command_of_each_command() {
+    use crate::control::Command;
+    for (text, want) in [
+        (&b"login"[..], AppCommand::Login),
+        (b"login user=alice", AppCommand::Login),
+        (b"logout", AppCommand::Logout),
+        (b"logout-everywhere user=bob", AppCommand::LogoutEverywhere),
+    ] {
+        assert_eq!(AppCommand::of(&Command::parse(text).unwrap()), want);
+    }
+}
