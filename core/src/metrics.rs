@@ -162,18 +162,12 @@ pub const SHARDS: usize = 32;
 /// slot. Workers beyond [`SHARDS`], and the old workers of a reload still
 /// finishing their requests, share slots: still exact, only slower.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Shards {
     slots: [Counters; SHARDS],
 }
 
 impl Shards {
-    pub fn new() -> Shards {
-        Shards {
-            slots: core::array::from_fn(|_| Counters::new()),
-        }
-    }
-
     /// The counters worker `worker` adds to.
     pub fn slot(&self, worker: usize) -> &Counters {
         &self.slots[worker % SHARDS]
@@ -199,16 +193,10 @@ impl Shards {
     }
 }
 
-impl Default for Shards {
-    fn default() -> Shards {
-        Shards::new()
-    }
-}
-
 /// The counters of one worker (see [`Shards`]), on cache lines of their
 /// own.
 #[repr(C, align(64))]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Counters {
     magic: AtomicU64,
     requests: [AtomicU64; STATUSES.len()],
@@ -234,24 +222,6 @@ fn index_of<T: PartialEq + Copy>(all: &[T], one: T) -> usize {
 }
 
 impl Counters {
-    /// Empty counters (all zeros), not yet marked with [`MAGIC`].
-    pub fn new() -> Counters {
-        Counters {
-            magic: AtomicU64::new(0),
-            requests: Default::default(),
-            violations: Default::default(),
-            sessions: Default::default(),
-            app_commands: Default::default(),
-            store_commands: Default::default(),
-            store_errors: Default::default(),
-            cas_conflicts: AtomicU64::new(0),
-            latency: Default::default(),
-            latency_sum_us: AtomicU64::new(0),
-            connections: AtomicI64::new(0),
-            failure_policy: Default::default(),
-        }
-    }
-
     /// A checked request's status, and what its plan did to sessions.
     pub fn decided(&self, plan: &Plan, action: OnViolation) {
         self.request(plan.status);
@@ -341,12 +311,6 @@ impl Counters {
             failure_deny: load(&self.failure_policy[0]),
             failure_allow: load(&self.failure_policy[1]),
         }
-    }
-}
-
-impl Default for Counters {
-    fn default() -> Counters {
-        Counters::new()
     }
 }
 

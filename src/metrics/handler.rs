@@ -10,7 +10,7 @@ use nginx_sys::{
 use ngx::core::{Buffer, Status};
 use ngx::http::{HTTPStatus, Request};
 use paranoid_core::metrics::render::{self, Format, JSON_TYPE, PROMETHEUS_TYPE};
-use paranoid_core::metrics::Shards;
+use paranoid_core::metrics::{Counters, Shards};
 
 /// nginx content handler of a `paranoid_session_metrics` location.
 ///
@@ -34,7 +34,7 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     };
     let snapshot = super::shards_of_request(r)
         .map(Shards::snapshot)
-        .unwrap_or_else(|| Shards::new().snapshot());
+        .unwrap_or_else(|| Counters::default().snapshot());
     let (body, content_type) = match format {
         Format::Prometheus => (render::prometheus(&snapshot), PROMETHEUS_TYPE),
         Format::Json => (render::json(&snapshot), JSON_TYPE),

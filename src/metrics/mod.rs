@@ -17,10 +17,7 @@ use crate::ParanoidSessionModule;
 
 /// This worker's counters in `r`'s configuration, if it has a zone.
 pub fn of_request(r: *mut ngx_http_request_t) -> Option<&'static Counters> {
-    // SAFETY: main_conf of a live request holds this module's MainConf at
-    // its ctx_index.
-    let r = unsafe { ngx::http::Request::from_ngx_http_request(r) };
-    ParanoidSessionModule::main_conf(r).and_then(|main| main.counters())
+    shards_of_request(r).map(|shards| shards.slot(worker_slot()))
 }
 
 /// This process's slot: worker `n` of the cycle (0 in the master).
@@ -32,7 +29,8 @@ pub fn worker_slot() -> usize {
 
 /// Every worker's counters in `r`'s configuration, for the exposition.
 pub fn shards_of_request(r: *mut ngx_http_request_t) -> Option<&'static Shards> {
-    // SAFETY: as in `of_request`.
+    // SAFETY: main_conf of a live request holds this module's MainConf at
+    // its ctx_index.
     let r = unsafe { ngx::http::Request::from_ngx_http_request(r) };
     ParanoidSessionModule::main_conf(r).and_then(|main| main.shards())
 }

@@ -100,7 +100,7 @@ fn session_events_of_each_kind_of_plan() {
 
 #[test]
 fn decided_counts_status_violation_and_sessions() {
-    let c = Counters::new();
+    let c = Counters::default();
     c.decided(&plan(Status::New, vec![add()]), OnViolation::Clear);
     c.decided(&plan(Status::Valid, vec![]), OnViolation::Clear);
     c.decided(&plan(Status::Valid, vec![]), OnViolation::Clear);
@@ -120,7 +120,7 @@ fn decided_counts_status_violation_and_sessions() {
 
 #[test]
 fn exchanges_fill_the_right_buckets() {
-    let c = Counters::new();
+    let c = Counters::default();
     c.exchange(StoreCommand::Get, 0, None);
     c.exchange(StoreCommand::Get, 50, None);
     c.exchange(StoreCommand::Set, 51, Some(StoreErrorKind::Timeout));
@@ -186,7 +186,7 @@ fn store_command_of_each_request() {
 
 #[test]
 fn connections_never_render_negative() {
-    let c = Counters::new();
+    let c = Counters::default();
     c.connections(1);
     c.connections(1);
     c.connections(-1);
@@ -197,20 +197,20 @@ fn connections_never_render_negative() {
 
 #[test]
 fn marking_and_a_zeroed_zone() {
-    let s = Shards::new();
+    let s = Shards::default();
     assert!(!s.is_marked(), "a fresh zone is all zeros: unmarked");
     s.mark();
     assert!(s.is_marked());
     assert_eq!(
         s.snapshot(),
-        Shards::new().snapshot(),
+        Shards::default().snapshot(),
         "the mark is no count"
     );
 }
 
 #[test]
 fn shards_sum_every_worker() {
-    let s = Shards::new();
+    let s = Shards::default();
     s.slot(0)
         .decided(&plan(Status::New, vec![add()]), OnViolation::Clear);
     s.slot(1)
@@ -259,7 +259,7 @@ fn value(text: &str, series: &str) -> String {
 
 #[test]
 fn prometheus_exposition_is_well_formed() {
-    let c = Counters::new();
+    let c = Counters::default();
     c.decided(&plan(Status::New, vec![add()]), OnViolation::Clear);
     let mut v = plan(Status::Violation, vec![]);
     v.violation = Some(Violation::Fingerprint);
@@ -379,7 +379,7 @@ fn prometheus_exposition_is_well_formed() {
 
 #[test]
 fn json_has_the_same_values() {
-    let c = Counters::new();
+    let c = Counters::default();
     c.decided(&plan(Status::New, vec![add()]), OnViolation::Clear);
     let mut v = plan(Status::Violation, vec![]);
     v.violation = Some(Violation::Nonce);
@@ -412,7 +412,7 @@ fn json_has_the_same_values() {
 
 #[test]
 fn seconds_are_written_exactly() {
-    let c = Counters::new();
+    let c = Counters::default();
     c.exchange(StoreCommand::Get, 1_500_000, None);
     let text = prometheus(&c.snapshot());
     assert_eq!(
