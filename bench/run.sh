@@ -82,48 +82,15 @@ done
 
 py() { python3 "$here/bench.py" "$@"; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/paranoid-bench.XXXXXX")
-memcached_pid=""
-nginx_pid=""
-wrk_pid=""
-
-cleanup() {
-    local rc=$?
-    set +e
-    trap - EXIT INT TERM
-    [ -n "$wrk_pid" ] && kill "$wrk_pid" 2>/dev/null
-    [ -n "$nginx_pid" ] && kill -TERM "$nginx_pid" 2>/dev/null
-    [ -n "$memcached_pid" ] && kill "$memcached_pid" 2>/dev/null
-    wait 2>/dev/null
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        echo "bench: kept $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-mkdir -p "$tmp/conf" "$tmp/html" "$tmp/logs" "$tmp/wrk"
-mapfile -t free_ports < <(py ports 3)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_init bench "${BENCH_KEEP:-0}"
+mkdir -p "$tmp/wrk"
+mapfile -t free_ports < <(bench_ports 3)
 memcached_port=${free_ports[0]}
 nginx_port=${free_ports[1]}
 app_port=${free_ports[2]}
 url="http://127.0.0.1:$nginx_port"
-
-# 100 bytes of HTML, the same for every scenario.
-printf '%s\n' '<!DOCTYPE html><html><head><title>bench</title></head><body><p>paranoid session</p></body></html>  ' \
-    > "$tmp/html/index.html"
-printf '%s' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$tmp/conf/paranoid.key"
-
-user=()
-root_user=""
-if [ "$(id -u)" -eq 0 ]; then
-    user=(-u root)
-    root_user="user root;"
-fi
 
 # Location per scenario; everything else is shared. The three headers are on
 # every location (bare too, where they are empty and not sent), so each
@@ -225,33 +192,15 @@ http {
 EOF
 
 start_memcached() {
-    memcached "${user[@]}" -l 127.0.0.1 -p "$memcached_port" -U 0 -t 1 -m 1024 -c 4096 &
-    memcached_pid=$!
-    for _ in $(seq 50); do
-        py stats "$memcached_port" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "bench: memcached did not start" >&2
-    exit 1
+    bench_start_memcached stats -m 1024 -c 4096
+}
+
+nginx_ready() {
+    [ -n "$(worker_pid)" ] && py status "$url/bare/" "$ua" ""
 }
 
 start_nginx() {
-    "$nginx" -p "$tmp/" -c conf/nginx.conf -t -q
-    "$nginx" -p "$tmp/" -c conf/nginx.conf &
-    nginx_pid=$!
-    for _ in $(seq 50); do
-        [ -n "$(worker_pid)" ] && py status "$url/bare/" "$ua" "" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "bench: nginx did not start:" >&2
-    cat "$tmp/logs/error.log" >&2
-    exit 1
-}
-
-stop_nginx() {
-    kill -QUIT "$nginx_pid"
-    wait "$nginx_pid" || true
-    nginx_pid=""
+    bench_start_nginx nginx_ready
 }
 
 worker_pid() {
@@ -274,9 +223,9 @@ run_wrk() {
     local out="$tmp/wrk/$name.$run"
     py stats "$memcached_port" > "$out.before"
     wrk --latency -H "User-Agent: $ua" "$@" > "$out" 2>&1 &
-    wrk_pid=$!
-    wait "$wrk_pid" || { cat "$out" >&2; exit 1; }
-    wrk_pid=""
+    client_pid=$!
+    wait "$client_pid" || { cat "$out" >&2; exit 1; }
+    client_pid=""
     py stats "$memcached_port" > "$out.after"
     if [ "$run" != warmup ]; then
         py record "$tmp/results.jsonl" "$name" "$run" "$out" "$out.before" "$out.after"
@@ -347,7 +296,7 @@ done
 # again if it fell short; the counts printed are the real ones.
 memory_json=""
 if [ "$memory_points" != off ]; then
-    stop_nginx
+    bench_stop_nginx
     start_nginx
     pid=$(worker_pid)
     rate=$(py median "$tmp/results.jsonl" steady)

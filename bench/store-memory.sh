@@ -90,46 +90,13 @@ done
 
 py() { python3 "$here/store_memory.py" "$@"; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/paranoid-store-memory.XXXXXX")
-memcached_pid=""
-nginx_pid=""
-keep_pid=""
-
-cleanup() {
-    local rc=$?
-    set +e
-    trap - EXIT INT TERM
-    [ -n "$keep_pid" ] && kill "$keep_pid" 2>/dev/null
-    [ -n "$nginx_pid" ] && kill -TERM "$nginx_pid" 2>/dev/null
-    [ -n "$memcached_pid" ] && kill "$memcached_pid" 2>/dev/null
-    wait 2>/dev/null
-    if [ "${STORE_KEEP:-0}" = 1 ]; then
-        echo "store-memory: kept $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-mkdir -p "$tmp/conf" "$tmp/html" "$tmp/logs"
-mapfile -t free_ports < <(python3 "$here/bench.py" ports 2)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_init store-memory "${STORE_KEEP:-0}"
+mapfile -t free_ports < <(bench_ports 2)
 memcached_port=${free_ports[0]}
 nginx_port=${free_ports[1]}
 url="http://127.0.0.1:$nginx_port"
-
-printf '%s\n' '<!DOCTYPE html><html><head><title>bench</title></head><body><p>paranoid session</p></body></html>  ' \
-    > "$tmp/html/index.html"
-printf '%s' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$tmp/conf/paranoid.key"
-
-user=()
-root_user=""
-if [ "$(id -u)" -eq 0 ]; then
-    user=(-u root)
-    root_user="user root;"
-fi
 
 cat > "$tmp/conf/nginx.conf" <<EOF
 $root_user
@@ -194,36 +161,16 @@ EOF
 start_memcached() {
     local mb=$1
     shift
-    memcached "${user[@]}" -l 127.0.0.1 -p "$memcached_port" -U 0 -t 1 -m "$mb" -c 1024 "$@" &
-    memcached_pid=$!
-    for _ in $(seq 50); do
-        py mc "$memcached_port" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "store-memory: memcached did not start" >&2
-    exit 1
+    bench_start_memcached mc -m "$mb" -c 1024 "$@"
 }
 
 start_nginx() {
-    "$nginx" -p "$tmp/" -c conf/nginx.conf -t -q
-    "$nginx" -p "$tmp/" -c conf/nginx.conf &
-    nginx_pid=$!
-    for _ in $(seq 50); do
-        python3 "$here/bench.py" status "$url/ping" x "" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "store-memory: nginx did not start:" >&2
-    cat "$tmp/logs/error.log" >&2
-    exit 1
+    bench_start_nginx python3 "$here/bench.py" status "$url/ping" x ""
 }
 
 stop_all() {
-    kill -QUIT "$nginx_pid"
-    wait "$nginx_pid" || true
-    nginx_pid=""
-    kill "$memcached_pid"
-    wait "$memcached_pid" || true
-    memcached_pid=""
+    bench_stop_nginx
+    bench_stop_memcached
 }
 
 started=$(date +%s)
@@ -268,7 +215,7 @@ for i in $(seq "$segments"); do
 done
 py mc "$memcached_port" > "$tmp/flood.0.mc"
 py keep "$url/new/" "$tmp/active.jars" "$active_interval" "$tmp/stop" 4 > "$tmp/active.keep" &
-keep_pid=$!
+client_pid=$!
 echo "store-memory: flood: $flood cookie-less requests in $segments parts," \
     "memcached -m $flood_mb, active sessions requested every ${active_interval}s;" \
     "after part i, idle groups i are requested once"
@@ -279,8 +226,8 @@ for i in $(seq "$segments"); do
     py mc "$memcached_port" > "$tmp/flood.$i.mc"
 done
 touch "$tmp/stop"
-wait "$keep_pid"
-keep_pid=""
+wait "$client_pid"
+client_pid=""
 stop_all
 
 # --- report ---------------------------------------------------------------
