@@ -130,7 +130,12 @@ sub memcached_keys {
 			qr/(?:^|\n)(?:END|BUSY[^\r\n]*|ERROR[^\r\n]*)\r\n\z/, $host)
 			// '';
 		if ($reply =~ /(?:^|\n)END\r\n\z/) {
-			return map { s/%([0-9A-Fa-f]{2})/chr hex $1/ger }
+			# The crawler walks the LRU segments one after another while
+			# memcached's maintainer moves items between them: an item
+			# can be listed twice. A key names one item.
+			my %seen;
+			return grep { !$seen{$_}++ }
+				map { s/%([0-9A-Fa-f]{2})/chr hex $1/ger }
 				$reply =~ /^key=(\S+)/mg;
 		}
 		select undef, undef, undef, 0.1;
